@@ -1,0 +1,440 @@
+//! mailroom's configuration.
+//!
+//! Three layers, later ones winning: built-in defaults, a TOML file (`--config FILE`,
+//! else `./mailroom.toml` when present), and environment variables `MAILROOM_*` with
+//! `__` between levels (`MAILROOM_IMAP__LISTEN=0.0.0.0:143`). Unknown keys and bad
+//! values are errors naming the key and where the value came from, reported before
+//! anything binds a socket.
+
+mod size;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use size::ByteSize;
+
+/// The name of the file read from the working directory when no `--config` is given.
+pub const DEFAULT_FILE: &str = "mailroom.toml";
+/// Prefix of environment variables that override the file.
+pub const ENV_PREFIX: &str = "MAILROOM_";
+
+/// A configuration error: what is wrong, with which key, from which source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("{}", describe(.0))]
+    Invalid(Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Check(String),
+}
+
+fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                String::from("(top level)")
+            } else {
+                e.path.join(".")
+            };
+            let source = match (&e.metadata, &e.profile) {
+                (Some(meta), _) => match &meta.source {
+                    Some(src) => format!("{} ({src})", meta.name),
+                    None => meta.name.to_string(),
+                },
+                _ => "configuration".to_string(),
+            };
+            let what = match &e.metadata {
+                Some(meta) if meta.name.contains("environment") => {
+                    format!(
+                        "{}{}",
+                        ENV_PREFIX,
+                        e.path
+                            .iter()
+                            .map(|p| p.to_uppercase())
+                            .collect::<Vec<_>>()
+                            .join("__")
+                    )
+                }
+                _ => key.clone(),
+            };
+            format!(
+                "invalid configuration key `{key}` ({what}) from {source}: {}",
+                e.kind
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Socket addresses a listener binds; an empty list turns the listener off.
+/// Written as one string or a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listen(pub Vec<SocketAddr>);
+
+impl Listen {
+    pub fn one(addr: &str) -> Listen {
+        Listen(addr.parse().map(|a| vec![a]).unwrap_or_default())
+    }
+    pub fn off() -> Listen {
+        Listen(Vec::new())
+    }
+    pub fn is_off(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let list = match Raw::deserialize(d)? {
+            Raw::One(s) if s.trim().is_empty() => vec![],
+            Raw::One(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+            Raw::Many(v) => v,
+        };
+        list.iter()
+            .map(|s| {
+                s.parse::<SocketAddr>().map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{s:?} is not a socket address such as 127.0.0.1:1143 or [::]:143"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Listen)
+    }
+}
+
+impl Serialize for Listen {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|a| a.to_string()))
+    }
+}
+
+/// A secret value: deserialised like a string, masked when shown.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
+    }
+}
+
+/// The whole configuration. Every key has a default that runs a loopback-only
+/// server with its store in `./data`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory of the SQLite store (and, later, the generated TLS certificate).
+    pub data_dir: PathBuf,
+    /// The name this server gives itself in greetings and trace headers.
+    pub hostname: String,
+    pub imap: ImapConfig,
+    pub smtp: SmtpConfig,
+    pub submission: SubmissionConfig,
+    pub lmtp: LmtpConfig,
+    pub http: HttpConfig,
+    pub limits: Limits,
+    pub store: StoreConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImapConfig {
+    pub listen: Listen,
+    /// How often an IDLE session is sent `* OK Still here` (keeps NAT mappings alive).
+    #[serde(with = "humantime_serde")]
+    pub idle_keepalive: Duration,
+    /// How long an IDLE may last before the server ends it (RFC 9051 §6.3.13: at
+    /// least 30 minutes).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// How long a session may be silent outside IDLE before it is logged out
+    /// (RFC 9051 §5.4: at least 30 minutes).
+    #[serde(with = "humantime_serde")]
+    pub autologout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// The inbound (MX) listener.
+    pub listen: Listen,
+    /// `user+tag@domain` delivers to `user@domain`.
+    pub sub_addressing: bool,
+    /// Compare local parts case-sensitively (RFC 5321 allows it; few servers do).
+    pub case_sensitive_local_part: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmissionConfig {
+    pub listen: Listen,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LmtpConfig {
+    /// Off unless set: LMTP is for sitting behind another MTA (RFC 2033).
+    pub listen: Listen,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: Listen,
+    pub admin_token: Option<Secret>,
+}
+
+/// Limits that keep one client from hurting the others.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message accepted by SMTP (advertised as SIZE) and by IMAP APPEND.
+    pub max_message_size: ByteSize,
+    /// Longest command line (SMTP RFC 5321 §4.5.3.1.4 asks at least 512; IMAP clients
+    /// send long UID sets, so the default is generous).
+    pub max_line_length: ByteSize,
+    /// Concurrent connections per protocol listener.
+    pub max_connections: usize,
+    /// Concurrent connections from one client IP address, per protocol.
+    pub max_connections_per_ip: usize,
+    /// Recipients of one SMTP transaction (RFC 5321 §4.5.3.1.8 asks at least 100).
+    pub max_recipients: usize,
+    /// Commands in one SMTP session before it is closed.
+    pub max_smtp_commands: usize,
+    /// A silent SMTP client is disconnected after this long (RFC 5321 §4.5.3.2).
+    #[serde(with = "humantime_serde")]
+    pub smtp_idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// SQLite `synchronous`: "full" (an acknowledged message survives power loss) or
+    /// "normal" (survives a crash of mailroom; faster).
+    pub synchronous: Synchronous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    #[default]
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Allow passwords over connections without TLS. Unset means: only when every
+    /// listener is on a loopback address (the zero-configuration default).
+    pub allow_plaintext: Option<bool>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            hostname: "localhost".to_string(),
+            imap: ImapConfig::default(),
+            smtp: SmtpConfig::default(),
+            submission: SubmissionConfig::default(),
+            lmtp: LmtpConfig::default(),
+            http: HttpConfig::default(),
+            limits: Limits::default(),
+            store: StoreConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        ImapConfig {
+            listen: Listen::one("127.0.0.1:1143"),
+            idle_keepalive: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(30 * 60),
+            autologout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            listen: Listen::one("127.0.0.1:2525"),
+            sub_addressing: true,
+            case_sensitive_local_part: false,
+        }
+    }
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        SubmissionConfig {
+            listen: Listen::one("127.0.0.1:2587"),
+        }
+    }
+}
+
+impl Default for LmtpConfig {
+    fn default() -> Self {
+        LmtpConfig {
+            listen: Listen::off(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: Listen::one("127.0.0.1:8025"),
+            admin_token: None,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: ByteSize(25 * 1024 * 1024),
+            max_line_length: ByteSize(64 * 1024),
+            max_connections: 1000,
+            max_connections_per_ip: 50,
+            max_recipients: 100,
+            max_smtp_commands: 1000,
+            smtp_idle_timeout: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            synchronous: Synchronous::Full,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            allow_plaintext: None,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (or `./mailroom.toml` if it
+    /// exists), then the `MAILROOM_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::figment(file)?
+            .extract::<Config>()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+            .and_then(Config::checked)
+    }
+
+    /// The layered sources, for callers that want to add their own on top.
+    pub fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default_for_merge()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::MissingFile(path.to_path_buf()));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                if Path::new(DEFAULT_FILE).is_file() {
+                    figment = figment.merge(Toml::file_exact(DEFAULT_FILE));
+                }
+            }
+        }
+        Ok(figment.merge(Env::prefixed(ENV_PREFIX).split("__")))
+    }
+
+    /// Defaults as figment values; secrets are left out (they would serialise masked).
+    fn default_for_merge() -> Config {
+        Config::default()
+    }
+
+    /// Checks that cross keys.
+    fn checked(self) -> Result<Config, ConfigError> {
+        if self.hostname.trim().is_empty() {
+            return Err(ConfigError::Check("`hostname` must not be empty".into()));
+        }
+        if self.limits.max_line_length.0 < 1000 {
+            return Err(ConfigError::Check(
+                "`limits.max_line_length` must be at least 1000 (RFC 5321 §4.5.3.1.6)".into(),
+            ));
+        }
+        if self.limits.max_message_size.0 < 1024 {
+            return Err(ConfigError::Check(
+                "`limits.max_message_size` must be at least 1 KiB".into(),
+            ));
+        }
+        if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
+            return Err(ConfigError::Check(
+                "connection limits must be at least 1".into(),
+            ));
+        }
+        if self.limits.max_recipients == 0 {
+            return Err(ConfigError::Check(
+                "`limits.max_recipients` must be at least 1".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Every listener's addresses, with the protocol's name.
+    pub fn listeners(&self) -> Vec<(&'static str, &Listen)> {
+        vec![
+            ("imap", &self.imap.listen),
+            ("smtp", &self.smtp.listen),
+            ("submission", &self.submission.listen),
+            ("lmtp", &self.lmtp.listen),
+            ("http", &self.http.listen),
+        ]
+    }
+
+    /// Whether passwords may cross connections without TLS: as configured, else only
+    /// when every listener is on loopback.
+    pub fn plaintext_auth_allowed(&self) -> bool {
+        self.auth.allow_plaintext.unwrap_or_else(|| {
+            self.listeners()
+                .iter()
+                .all(|(_, l)| l.0.iter().all(|a| a.ip().is_loopback()))
+        })
+    }
+
+    /// The effective configuration as TOML, secrets masked (`mailroom config show`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

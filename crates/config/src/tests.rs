@@ -1,0 +1,159 @@
+use super::*;
+use figment::Jail;
+
+#[test]
+fn defaults_are_loopback_and_unprivileged() {
+    Jail::expect_with(|_jail| {
+        let c = Config::load(None).expect("defaults load");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.imap.listen.0, vec!["127.0.0.1:1143".parse().unwrap()]);
+        assert_eq!(c.smtp.listen.0, vec!["127.0.0.1:2525".parse().unwrap()]);
+        assert_eq!(
+            c.submission.listen.0,
+            vec!["127.0.0.1:2587".parse().unwrap()]
+        );
+        assert_eq!(c.http.listen.0, vec!["127.0.0.1:8025".parse().unwrap()]);
+        assert!(c.lmtp.listen.is_off());
+        assert_eq!(c.store.synchronous, Synchronous::Full);
+        assert!(
+            c.plaintext_auth_allowed(),
+            "loopback-only default allows plaintext"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn file_then_environment() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "m.toml",
+            r#"
+            hostname = "mail.example.org"
+            data_dir = "/var/lib/mailroom"
+            [imap]
+            listen = ["0.0.0.0:143", "[::]:143"]
+            [limits]
+            max_message_size = "10M"
+            "#,
+        )?;
+        jail.set_env("MAILROOM_IMAP__LISTEN", "127.0.0.1:9143");
+        jail.set_env("MAILROOM_LIMITS__MAX_CONNECTIONS", "7");
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert_eq!(c.hostname, "mail.example.org");
+        assert_eq!(c.imap.listen.0, vec!["127.0.0.1:9143".parse().unwrap()]);
+        assert_eq!(c.limits.max_message_size, ByteSize(10 << 20));
+        assert_eq!(c.limits.max_connections, 7);
+        Ok(())
+    });
+}
+
+#[test]
+fn default_file_in_working_directory() {
+    Jail::expect_with(|jail| {
+        jail.create_file("mailroom.toml", "hostname = \"from-default-file\"\n")?;
+        assert_eq!(
+            Config::load(None).expect("loads").hostname,
+            "from-default-file"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn empty_list_turns_a_listener_off() {
+    Jail::expect_with(|jail| {
+        jail.create_file("m.toml", "[smtp]\nlisten = []\n")?;
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert!(c.smtp.listen.is_off());
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_key_names_key_and_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file("m.toml", "[imap]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n")?;
+        let err = Config::load(Some(Path::new("m.toml")))
+            .expect_err("unknown key refused")
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+        assert!(err.contains("m.toml"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_value_from_environment_names_the_variable() {
+    Jail::expect_with(|jail| {
+        jail.set_env("MAILROOM_SMTP__LISTEN", "not-an-address");
+        let err = Config::load(None)
+            .expect_err("bad address refused")
+            .to_string();
+        assert!(err.contains("MAILROOM_SMTP__LISTEN"), "{err}");
+        assert!(err.contains("not-an-address"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_size_and_missing_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file("m.toml", "[limits]\nmax_message_size = \"12 parsecs\"\n")?;
+        let err = Config::load(Some(Path::new("m.toml")))
+            .expect_err("bad size")
+            .to_string();
+        assert!(err.contains("limits.max_message_size"), "{err}");
+        let err = Config::load(Some(Path::new("nope.toml")))
+            .expect_err("missing file")
+            .to_string();
+        assert!(err.contains("nope.toml"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn secrets_are_masked_when_shown() {
+    Jail::expect_with(|jail| {
+        jail.set_env("MAILROOM_HTTP__ADMIN_TOKEN", "hunter2");
+        let c = Config::load(None).expect("loads");
+        assert_eq!(c.http.admin_token, Some(Secret("hunter2".into())));
+        let shown = c.to_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("********"), "{shown}");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        Ok(())
+    });
+}
+
+#[test]
+fn plaintext_default_follows_listeners() {
+    Jail::expect_with(|jail| {
+        jail.set_env("MAILROOM_IMAP__LISTEN", "0.0.0.0:143");
+        assert!(!Config::load(None).expect("loads").plaintext_auth_allowed());
+        jail.set_env("MAILROOM_AUTH__ALLOW_PLAINTEXT", "true");
+        assert!(Config::load(None).expect("loads").plaintext_auth_allowed());
+        Ok(())
+    });
+}
+
+#[test]
+fn sizes_parse() {
+    assert_eq!(ByteSize::parse("1024").unwrap(), ByteSize(1024));
+    assert_eq!(ByteSize::parse("64K").unwrap(), ByteSize(65536));
+    assert_eq!(ByteSize::parse("25 MiB").unwrap(), ByteSize(25 << 20));
+    assert!(ByteSize::parse("x").is_err());
+    assert!(ByteSize::parse("99999999999999G").is_err());
+    assert_eq!(ByteSize(25 << 20).to_string(), "25M");
+}
+
+#[test]
+fn shown_configuration_loads_back() {
+    Jail::expect_with(|jail| {
+        let c = Config::load(None).expect("loads");
+        jail.create_file("round.toml", &c.to_toml())?;
+        let again = Config::load(Some(Path::new("round.toml"))).expect("shown config loads back");
+        assert_eq!(c, again);
+        Ok(())
+    });
+}
