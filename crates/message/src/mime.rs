@@ -230,7 +230,9 @@ impl Parser<'_> {
                             // boundary or the end of the message.
                             self.stack.truncate(mine);
                             let after = self.scan(b.next);
-                            let end = after.map_or(len, |a| self.cut(a.line_start, b.next));
+                            // The line break ending the close delimiter line
+                            // belongs to an outer boundary that follows it.
+                            let end = after.map_or(len, |a| self.cut(a.line_start, b.line_start));
                             break (end, after);
                         }
                         Some(b) => break (self.cut(b.line_start, body_start), Some(b)),

@@ -7,6 +7,8 @@ test `crates/message/tests/dovecot.rs` compares mailroom-message's answers with.
 Usage (Debian/Ubuntu, as root, loopback only):
     apt-get install -y dovecot-imapd
     python3 tests/interop/dovecot/oracle.py [corpus-dir] [out-dir]
+    python3 tests/interop/dovecot/oracle.py crates/message/tests/data/synthetic \
+        crates/message/tests/data/dovecot-synthetic
 
 Every corpus message is converted to CRLF line endings before APPEND, because
 Dovecot reports sizes as if bare LFs were CRLF ("virtual size") while mailroom
@@ -161,7 +163,7 @@ def main():
         c.cmd(b"LOGIN u pass")
         c.cmd(b"SELECT INBOX")
         os.makedirs(OUT, exist_ok=True)
-        names = sorted(n for n in os.listdir(CORPUS) if n.startswith("msg_"))
+        names = sorted(n for n in os.listdir(CORPUS) if n.endswith((".txt", ".eml")) and n != "SOURCE.txt")
         for uid, name in enumerate(names, start=1):
             with open(os.path.join(CORPUS, name), "rb") as f:
                 data = crlf(f.read())
@@ -177,7 +179,7 @@ def main():
                 if value.endswith(b" UID %d" % uid):
                     value = value[: -len(b" UID %d" % uid)]
                 out += item + b" " + value + b"\n"
-            with open(os.path.join(OUT, name.replace(".txt", ".fetch")), "wb") as f:
+            with open(os.path.join(OUT, os.path.splitext(name)[0] + ".fetch"), "wb") as f:
                 f.write(out)
         c.cmd(b"LOGOUT")
     except Exception:
