@@ -164,7 +164,11 @@ fn collect_text(raw: &[u8], part: &Part, out: &mut Vec<String>) {
             let charset = ct.as_ref().and_then(|c| c.param(b"charset"));
             let text = decode::charset_to_utf8(charset, &bytes);
             if ct.as_ref().is_some_and(|c| c.is_subtype("html")) {
-                out.push(mail_parser::decoders::html::html_to_text(&text));
+                out.push(
+                    mail_parser::decoders::html::html_to_text(&text)
+                        .trim_end()
+                        .to_string(),
+                );
             } else {
                 out.push(text);
             }
