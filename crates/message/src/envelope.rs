@@ -5,7 +5,7 @@
 //! missing local part or domain is reported as `MISSING_MAILBOX` /
 //! `MISSING_DOMAIN`, a comment stands in for a missing display name.
 
-use crate::header::{self, Field, Lexer, is_atext};
+use crate::header::{Field, Lexer, is_atext};
 use crate::imapstr;
 
 /// One element of an IMAP address list: (name adl mailbox host).
@@ -21,7 +21,14 @@ pub(crate) struct Address {
 
 /// Writes the parenthesised ENVELOPE for a header block's fields.
 pub(crate) fn write(out: &mut String, fields: &[Field<'_>]) {
-    let get = |name: &str| header::first(fields, name);
+    // For repeated string fields the last one counts, as in Dovecot.
+    let get = |name: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|f| f.has_colon && f.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| f.value)
+    };
     // Repeated address fields are concatenated, as Dovecot does.
     let addrs = |name: &str| {
         let list: Vec<Address> = fields
@@ -216,6 +223,16 @@ fn mailbox(lx: &mut Lexer<'_>) -> Address {
         addr_spec(lx, &mut addr);
         lx.skip_cfws();
         addr.name = lx.last_comment.take().filter(|c| !c.is_empty());
+        if !(lx.at_end() || matches!(lx.peek(), Some(b',' | b';'))) {
+            // Junk after an addr-spec ("bad address here"): Dovecot gives
+            // the words as the name of an address with nothing in it.
+            return Address {
+                name: has_phrase.then_some(phrase),
+                route: None,
+                mailbox: Some(b"MISSING_MAILBOX".to_vec()),
+                host: Some(b"MISSING_DOMAIN".to_vec()),
+            };
+        }
     }
     if addr.mailbox.as_ref().is_none_or(|m| m.is_empty()) {
         addr.mailbox = Some(b"MISSING_MAILBOX".to_vec());

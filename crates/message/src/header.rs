@@ -305,10 +305,7 @@ pub(crate) fn params(lx: &mut Lexer<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
         lx.skip_cfws();
         let name = lx.token();
         if name.is_empty() {
-            // Tolerate empty parameters such as "text/plain;;charset=x".
-            if lx.peek() == Some(b';') {
-                continue;
-            }
+            // Like Dovecot, stop at an empty parameter ("a=b;;c=d").
             break;
         }
         lx.skip_cfws();
@@ -463,6 +460,15 @@ impl ContentType {
         } else {
             Vec::new()
         };
+        if !type_.is_empty() && subtype.is_empty() && lx.at_end() {
+            // "Content-Type: text" alone: Dovecot keeps the type with an
+            // empty subtype.
+            return Some(ContentType {
+                type_,
+                subtype,
+                params: Vec::new(),
+            });
+        }
         if type_.is_empty() || subtype.is_empty() {
             // Broken: Dovecot reports it as "" "" without parameters rather
             // than falling back to text/plain.

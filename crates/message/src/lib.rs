@@ -179,6 +179,11 @@ fn collect_text(raw: &[u8], part: &Part, out: &mut Vec<String>) {
 /// Finds the part a non-empty part path names (RFC 9051 §6.4.5).
 fn resolve<'p>(root: &'p Part, path: &[u32]) -> Option<&'p Part> {
     let (first, rest) = path.split_first()?;
+    if matches!(root.kind, Kind::Leaf) && !rest.is_empty() {
+        // In a single-part message, 1.1 does not exist (Dovecot agrees),
+        // although inside a multipart Dovecot lets n.1 of a leaf be n.
+        return None;
+    }
     let mut cur = root.message_part(*first)?;
     for &n in rest {
         cur = cur.child(n)?;
@@ -225,6 +230,11 @@ pub fn section(raw: &[u8], section: &Section) -> Option<Vec<u8>> {
 /// lines kept, original order), then the blank line (RFC 9051 §6.4.5).
 fn header_fields(raw: &[u8], message: &Part, names: &[String], not: bool) -> Vec<u8> {
     let mut out = Vec::new();
+    let block = raw.get(message.header.clone()).unwrap_or_default();
+    let has_blank_line = block.ends_with(b"\n\n")
+        || block.ends_with(b"\n\r\n")
+        || block == b"\r\n"
+        || block == b"\n";
     for f in message.fields(raw) {
         if !f.has_colon {
             continue;
@@ -239,7 +249,11 @@ fn header_fields(raw: &[u8], message: &Part, names: &[String], not: bool) -> Vec
             }
         }
     }
-    out.extend_from_slice(b"\r\n");
+    // Dovecot leaves out the blank line when nothing matched and the
+    // header block had none either.
+    if !out.is_empty() || has_blank_line {
+        out.extend_from_slice(b"\r\n");
+    }
     out
 }
 

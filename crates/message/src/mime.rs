@@ -66,6 +66,8 @@ impl Part {
         match &self.kind {
             Kind::Multipart(children) => children.get((n as usize).checked_sub(1)?),
             Kind::Message(inner) => inner.message_part(n),
+            // Dovecot answers BODY[n.1] of a leaf with the leaf itself.
+            Kind::Leaf if n == 1 => Some(self),
             Kind::Leaf => None,
         }
     }
@@ -230,9 +232,10 @@ impl Parser<'_> {
                             // boundary or the end of the message.
                             self.stack.truncate(mine);
                             let after = self.scan(b.next);
-                            // The line break ending the close delimiter line
-                            // belongs to an outer boundary that follows it.
-                            let end = after.map_or(len, |a| self.cut(a.line_start, b.line_start));
+                            // The close delimiter line keeps its own line
+                            // break even if an outer boundary follows at
+                            // once (Dovecot counts it in the part).
+                            let end = after.map_or(len, |a| self.cut(a.line_start, b.next));
                             break (end, after);
                         }
                         Some(b) => break (self.cut(b.line_start, body_start), Some(b)),
@@ -259,12 +262,31 @@ impl Parser<'_> {
                 (kind, end, t)
             }
         };
-        let part = Part {
+        let mut part = Part {
             header,
             body: body_start..body_end.max(body_start),
             kind,
             digest_default,
         };
+        // A boundary right after the blank line takes that blank line's
+        // break as its own, so the header loses it (what Dovecot returns
+        // for BODY[n.MIME] of such a part).
+        if let Some(t) = term {
+            let e = self.cut(t.line_start, start);
+            let empty_inside = match &part.kind {
+                Kind::Leaf | Kind::Message(_) => true,
+                Kind::Multipart(children) => children.is_empty(),
+            };
+            if e < body_start && empty_inside {
+                part.header.end = e;
+                part.body = e..e;
+                if let Kind::Message(inner) = &mut part.kind {
+                    inner.header = e..e;
+                    inner.body = e..e;
+                    inner.kind = Kind::Leaf;
+                }
+            }
+        }
         (part, term)
     }
 }

@@ -128,12 +128,12 @@ fn multipart_numbering() {
     );
     let text = get(NESTED, &[2], Some(SectionText::Text)).expect("2.TEXT");
     assert!(
-        text.starts_with("--inner\r\n") && text.ends_with("--inner--"),
+        text.starts_with("--inner\r\n") && text.ends_with("--inner--\r\n"),
         "{text:?}"
     );
     // BODY[2] is the whole encapsulated message.
     let whole = get(NESTED, &[2], None).expect("2");
-    assert!(whole.starts_with("Subject: inner\r\n") && whole.ends_with("--inner--"));
+    assert!(whole.starts_with("Subject: inner\r\n") && whole.ends_with("--inner--\r\n"));
     // message/rfc822 with a non-multipart body: 3.1 is that body.
     assert_eq!(get(NESTED, &[3, 1], None).as_deref(), Some("single body"));
     assert_eq!(get(NESTED, &[3, 2], None), None);
@@ -231,11 +231,11 @@ fn bodystructure_fields() {
     assert_eq!(
         s.body_structure,
         "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 8 0 NIL NIL NIL NIL)\
-(\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 158 \
+(\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 160 \
 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) \
 ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0 NIL NIL NIL NIL)\
 (\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 0 NIL NIL NIL NIL) \
-\"alternative\" (\"boundary\" \"inner\") NIL NIL NIL) 10 NIL NIL NIL NIL)\
+\"alternative\" (\"boundary\" \"inner\") NIL NIL NIL) 11 NIL NIL NIL NIL)\
 (\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 30 (NIL \"single\" NIL NIL NIL NIL NIL NIL NIL NIL) \
 (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 11 0 NIL NIL NIL NIL) 2 NIL NIL NIL NIL)\
 (\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 8 NIL NIL NIL NIL) \
@@ -244,10 +244,10 @@ fn bodystructure_fields() {
     assert_eq!(
         s.body,
         "((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 8 0)\
-(\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 158 \
+(\"message\" \"rfc822\" NIL NIL \"forwarded\" \"7bit\" 160 \
 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) \
 ((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0)\
-(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 0) \"alternative\") 10)\
+(\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 17 0) \"alternative\") 11)\
 (\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 30 (NIL \"single\" NIL NIL NIL NIL NIL NIL NIL NIL) \
 (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 11 0) 2)\
 (\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 8) \"mixed\")"
