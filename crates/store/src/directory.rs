@@ -1,0 +1,487 @@
+//! Domains, accounts, aliases, password checks and recipient resolution.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use sqlx::{Row, SqliteConnection};
+
+use crate::error::{Result, StoreError};
+use crate::types::*;
+use crate::{Store, now};
+
+/// Mailboxes every new account starts with, and their RFC 6154 special use.
+pub const DEFAULT_MAILBOXES: [(&str, Option<&str>); 6] = [
+    ("INBOX", None),
+    ("Sent", Some("\\Sent")),
+    ("Drafts", Some("\\Drafts")),
+    ("Trash", Some("\\Trash")),
+    ("Junk", Some("\\Junk")),
+    ("Archive", Some("\\Archive")),
+];
+
+/// Splits `local@domain`, refusing what cannot be a mailbox address.
+pub fn split_address(address: &str) -> Result<(&str, &str)> {
+    let (local, domain) = address
+        .rsplit_once('@')
+        .ok_or_else(|| StoreError::invalid("address", format!("{address:?} has no @domain")))?;
+    if local.is_empty() || local.len() > 64 {
+        return Err(StoreError::invalid(
+            "address",
+            format!("{address:?} needs a local part of 1 to 64 octets"),
+        ));
+    }
+    validate_domain(domain)?;
+    if local.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(StoreError::invalid(
+            "address",
+            format!("{address:?} has spaces or control characters"),
+        ));
+    }
+    Ok((local, domain))
+}
+
+fn validate_domain(domain: &str) -> Result<()> {
+    let ok = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "domain",
+            format!("{domain:?} is not a domain name"),
+        ))
+    }
+}
+
+/// Normalises an address for storage: the domain lower-cased, the local part kept.
+fn normalize(address: &str) -> Result<String> {
+    let (local, domain) = split_address(address.trim())?;
+    Ok(format!("{local}@{}", domain.to_lowercase()))
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    if password.is_empty() {
+        return Err(StoreError::invalid("password", "it is empty"));
+    }
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Password(e.to_string()))
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash of nothing, verified for unknown users so a login attempt takes as long
+/// whether or not the account exists.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("mailroom decoy password").unwrap_or_default())
+}
+
+async fn domain_id(conn: &mut SqliteConnection, domain: &str) -> Result<i64> {
+    sqlx::query_scalar("SELECT id FROM domains WHERE name = ? COLLATE NOCASE")
+        .bind(domain)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("domain", domain))
+}
+
+async fn account_id(conn: &mut SqliteConnection, address: &str) -> Result<AccountId> {
+    sqlx::query_scalar("SELECT id FROM accounts WHERE address = ? COLLATE NOCASE")
+        .bind(address)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("account", address))
+}
+
+fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Account {
+    Account {
+        id: row.get("id"),
+        address: row.get("address"),
+        quota_bytes: row.get("quota_bytes"),
+    }
+}
+
+impl Store {
+    // ---- domains ----
+
+    /// Adds a local domain: mail for it is delivered here.
+    pub async fn add_domain(&self, name: &str) -> Result<Domain> {
+        let name = name.trim().trim_end_matches('.').to_lowercase();
+        validate_domain(&name)?;
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM domains WHERE name = ? COLLATE NOCASE")
+                            .bind(&name)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    if exists.is_some() {
+                        return Err(StoreError::exists("domain", name));
+                    }
+                    let id = sqlx::query("INSERT INTO domains (name, created_at) VALUES (?, ?)")
+                        .bind(&name)
+                        .bind(now())
+                        .execute(&mut *conn)
+                        .await?
+                        .last_insert_rowid();
+                    Ok((Domain { id, name }, vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    pub async fn list_domains(&self) -> Result<Vec<Domain>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM domains ORDER BY name")
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| Domain { id, name })
+            .collect())
+    }
+
+    /// True when mail for `domain` is delivered here.
+    pub async fn is_local_domain(&self, domain: &str) -> Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM domains WHERE name = ? COLLATE NOCASE")
+                .bind(domain.trim_end_matches('.'))
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    /// Deletes a domain with all its accounts, their mailboxes and messages.
+    pub async fn delete_domain(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id = domain_id(conn, &name).await?;
+                    sqlx::query("DELETE FROM domains WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(((), vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    // ---- accounts ----
+
+    /// Creates an account with the default mailboxes (INBOX, Sent, Drafts, Trash,
+    /// Junk, Archive; all subscribed). The domain must exist. The password is stored
+    /// only as an argon2id hash.
+    pub async fn create_account(&self, address: &str, password: &str) -> Result<Account> {
+        let address = normalize(address)?;
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| StoreError::Password(e.to_string()))??;
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let (_, domain) = split_address(&address)?;
+                    let domain_id = domain_id(conn, domain).await?;
+                    let taken: i64 = sqlx::query_scalar(
+                        "SELECT (SELECT count(*) FROM accounts WHERE address = ?1 COLLATE NOCASE)
+                              + (SELECT count(*) FROM aliases WHERE address = ?1 COLLATE NOCASE)",
+                    )
+                    .bind(&address)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    if taken > 0 {
+                        return Err(StoreError::exists("address", address));
+                    }
+                    let id = sqlx::query("INSERT INTO accounts (domain_id, address, password_hash, created_at) VALUES (?, ?, ?, ?)")
+                        .bind(domain_id)
+                        .bind(&address)
+                        .bind(&hash)
+                        .bind(now())
+                        .execute(&mut *conn)
+                        .await?
+                        .last_insert_rowid();
+                    for (name, special_use) in DEFAULT_MAILBOXES {
+                        crate::mailbox::insert_mailbox(conn, id, name, special_use).await?;
+                        sqlx::query("INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)")
+                            .bind(id)
+                            .bind(name)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    let account = Account { id, address, quota_bytes: None };
+                    Ok((account, vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<Account>> {
+        let rows = sqlx::query("SELECT id, address, quota_bytes FROM accounts ORDER BY address")
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(account_from_row).collect())
+    }
+
+    /// The account whose login/primary address is `address` (case-insensitive).
+    pub async fn account(&self, address: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(
+            "SELECT id, address, quota_bytes FROM accounts WHERE address = ? COLLATE NOCASE",
+        )
+        .bind(address.trim())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.as_ref().map(account_from_row))
+    }
+
+    pub async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT id, address, quota_bytes FROM accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(account_from_row))
+    }
+
+    /// Deletes an account with its mailboxes, messages and aliases.
+    pub async fn delete_account(&self, address: &str) -> Result<()> {
+        let address = address.trim().to_string();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id = account_id(conn, &address).await?;
+                    sqlx::query("DELETE FROM accounts WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(((), vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    /// Replaces an account's password.
+    pub async fn set_password(&self, address: &str, password: &str) -> Result<()> {
+        let address = address.trim().to_string();
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| StoreError::Password(e.to_string()))??;
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id = account_id(conn, &address).await?;
+                    sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
+                        .bind(&hash)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(((), vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    /// Sets or clears (None) an account's storage quota in bytes.
+    pub async fn set_quota(&self, address: &str, quota_bytes: Option<i64>) -> Result<()> {
+        let address = address.trim().to_string();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id = account_id(conn, &address).await?;
+                    sqlx::query("UPDATE accounts SET quota_bytes = ? WHERE id = ?")
+                        .bind(quota_bytes)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(((), vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    /// Checks a login. `Ok(None)` for a wrong password or an unknown user (they take
+    /// the same time, so the answer does not reveal which accounts exist).
+    pub async fn authenticate(&self, address: &str, password: &str) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT id, address, quota_bytes, password_hash FROM accounts WHERE address = ? COLLATE NOCASE")
+            .bind(address.trim())
+            .fetch_optional(&self.read)
+            .await?;
+        let (account, hash) = match &row {
+            Some(row) => (
+                Some(account_from_row(row)),
+                row.get::<String, _>("password_hash"),
+            ),
+            None => (None, decoy_hash().to_string()),
+        };
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+            .await
+            .map_err(|e| StoreError::Password(e.to_string()))?;
+        Ok(if ok { account } else { None })
+    }
+
+    // ---- aliases ----
+
+    /// Makes `alias` (an address, or `@domain` for the domain's catch-all) deliver to
+    /// the account `account`. The alias's domain must be local.
+    pub async fn add_alias(&self, alias: &str, account: &str) -> Result<Alias> {
+        let alias = alias.trim().to_string();
+        let (alias, domain) = if let Some(domain) = alias.strip_prefix('@') {
+            validate_domain(domain)?;
+            (format!("@{}", domain.to_lowercase()), domain.to_lowercase())
+        } else {
+            let normalized = normalize(&alias)?;
+            let domain = split_address(&normalized)?.1.to_string();
+            (normalized, domain)
+        };
+        let account = account.trim().to_string();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let domain_id = domain_id(conn, &domain).await?;
+                    let account_id = account_id(conn, &account).await?;
+                    let taken: i64 = sqlx::query_scalar(
+                        "SELECT (SELECT count(*) FROM accounts WHERE address = ?1 COLLATE NOCASE)
+                              + (SELECT count(*) FROM aliases WHERE address = ?1 COLLATE NOCASE)",
+                    )
+                    .bind(&alias)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    if taken > 0 {
+                        return Err(StoreError::exists("address", alias));
+                    }
+                    sqlx::query("INSERT INTO aliases (address, domain_id, account_id, created_at) VALUES (?, ?, ?, ?)")
+                        .bind(&alias)
+                        .bind(domain_id)
+                        .bind(account_id)
+                        .bind(now())
+                        .execute(&mut *conn)
+                        .await?;
+                    let account: String = sqlx::query_scalar("SELECT address FROM accounts WHERE id = ?")
+                        .bind(account_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    Ok((Alias { address: alias, account }, vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    pub async fn list_aliases(&self) -> Result<Vec<Alias>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT aliases.address, accounts.address FROM aliases JOIN accounts ON accounts.id = aliases.account_id ORDER BY aliases.address",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(address, account)| Alias { address, account })
+            .collect())
+    }
+
+    pub async fn delete_alias(&self, alias: &str) -> Result<()> {
+        let alias = alias.trim().to_string();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM aliases WHERE address = ? COLLATE NOCASE")
+                        .bind(&alias)
+                        .execute(&mut *conn)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::not_found("alias", alias));
+                    }
+                    Ok(((), vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    /// Where mail for `address` goes (RFC 5321 RCPT TO check): an account by its
+    /// address, an alias, the same with a `+tag` removed when sub-addressing is on,
+    /// and finally the domain's catch-all.
+    pub async fn resolve_recipient(
+        &self,
+        address: &str,
+        policy: AddressPolicy,
+    ) -> Result<Recipient> {
+        let Ok((local, domain)) = split_address(address.trim()) else {
+            return Ok(Recipient::Remote);
+        };
+        if !self.is_local_domain(domain).await? {
+            return Ok(Recipient::Remote);
+        }
+        let mut candidates = vec![local.to_string()];
+        if policy.sub_addressing
+            && let Some((base, _tag)) = local.split_once('+')
+            && !base.is_empty()
+        {
+            candidates.push(base.to_string());
+        }
+        for local in &candidates {
+            let wanted = format!("{local}@{domain}");
+            if let Some(account) = self
+                .lookup_exact(&wanted, policy.case_sensitive_local_part)
+                .await?
+            {
+                return Ok(Recipient::Local(account));
+            }
+        }
+        let row = sqlx::query(
+            "SELECT accounts.id, accounts.address, accounts.quota_bytes FROM aliases
+             JOIN accounts ON accounts.id = aliases.account_id WHERE aliases.address = ? COLLATE NOCASE",
+        )
+        .bind(format!("@{domain}"))
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(match row {
+            Some(row) => Recipient::Local(account_from_row(&row)),
+            None => Recipient::UnknownLocal,
+        })
+    }
+
+    /// An account whose address or alias is `address`.
+    async fn lookup_exact(
+        &self,
+        address: &str,
+        case_sensitive_local: bool,
+    ) -> Result<Option<Account>> {
+        let rows = sqlx::query(
+            "SELECT id, address, quota_bytes, address AS matched FROM accounts WHERE address = ?1 COLLATE NOCASE
+             UNION ALL
+             SELECT accounts.id, accounts.address, accounts.quota_bytes, aliases.address AS matched FROM aliases
+             JOIN accounts ON accounts.id = aliases.account_id WHERE aliases.address = ?1 COLLATE NOCASE",
+        )
+        .bind(address)
+        .fetch_all(&self.read)
+        .await?;
+        let wanted_local = address.rsplit_once('@').map(|(l, _)| l).unwrap_or(address);
+        Ok(rows
+            .iter()
+            .find(|row| {
+                if !case_sensitive_local {
+                    return true;
+                }
+                let matched: String = row.get("matched");
+                matched.rsplit_once('@').map(|(l, _)| l) == Some(wanted_local)
+            })
+            .map(account_from_row))
+    }
+}

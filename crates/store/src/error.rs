@@ -1,0 +1,55 @@
+//! Errors of the store API. Protocol crates map them to protocol answers
+//! (`NO [NONEXISTENT]`, `550 5.1.1`, `451 4.3.0`...), so each case says what went wrong
+//! in terms a user of the store can act on.
+
+/// Everything a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{what} {name:?} does not exist")]
+    NotFound { what: &'static str, name: String },
+    #[error("{what} {name:?} already exists")]
+    AlreadyExists { what: &'static str, name: String },
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+    #[error("{0}")]
+    Cannot(String),
+    #[error("over quota")]
+    OverQuota,
+    #[error("password hashing failed: {0}")]
+    Password(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+impl StoreError {
+    pub(crate) fn not_found(what: &'static str, name: impl Into<String>) -> Self {
+        StoreError::NotFound {
+            what,
+            name: name.into(),
+        }
+    }
+    pub(crate) fn exists(what: &'static str, name: impl Into<String>) -> Self {
+        StoreError::AlreadyExists {
+            what,
+            name: name.into(),
+        }
+    }
+    pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            what,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Shorthand for results of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,808 @@
+//! Messages: delivery and APPEND, reads by UID range, flag changes with MODSEQ,
+//! COPY, MOVE, EXPUNGE, the changes since a MODSEQ, and SEARCH helpers.
+//!
+//! Invariants kept here, inside the single writer's transactions: per mailbox, UIDs
+//! come from `uidnext`, which only grows, so a UID is never reused within one
+//! UIDVALIDITY; every change takes `highestmodseq + 1`, so MODSEQ strictly increases.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use sha2::{Digest, Sha256};
+use sqlx::{Row, SqliteConnection};
+
+use crate::error::{Result, StoreError};
+use crate::mailbox::mailbox_by_id;
+use crate::types::*;
+use crate::{Store, now};
+
+/// An inclusive range of UIDs.
+pub type UidRange = RangeInclusive<u32>;
+
+/// Compresses ascending UIDs into ranges (`1,2,3,7` -> `1..=3, 7..=7`).
+pub fn uid_ranges(uids: &[u32]) -> Vec<UidRange> {
+    let mut out: Vec<UidRange> = Vec::new();
+    for &uid in uids {
+        match out.last_mut() {
+            Some(last) if last.end().checked_add(1) == Some(uid) => *last = *last.start()..=uid,
+            Some(last) if last.contains(&uid) => {}
+            _ => out.push(uid..=uid),
+        }
+    }
+    out
+}
+
+/// A message parsed and hashed outside the writer, ready to be inserted.
+struct Prepared {
+    sha256: Vec<u8>,
+    raw: Vec<u8>,
+    summary: mailroom_message::MessageSummary,
+}
+
+async fn prepare(raw: Vec<u8>) -> Result<Prepared> {
+    tokio::task::spawn_blocking(move || {
+        let sha256 = Sha256::digest(&raw).to_vec();
+        let summary = mailroom_message::summarize(&raw);
+        Prepared {
+            sha256,
+            raw,
+            summary,
+        }
+    })
+    .await
+    .map_err(|e| StoreError::Cannot(format!("message parsing failed: {e}")))
+}
+
+/// Stores the content unless identical bytes are already stored; returns its id.
+async fn insert_content(conn: &mut SqliteConnection, p: &Prepared) -> Result<ContentId> {
+    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM contents WHERE sha256 = ?")
+        .bind(&p.sha256)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(id);
+    }
+    let s = &p.summary;
+    let id = sqlx::query(
+        "INSERT INTO contents (sha256, size, raw, envelope, body_structure, body, sent_date, sent_offset, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&p.sha256)
+    .bind(p.raw.len() as i64)
+    .bind(&p.raw)
+    .bind(&s.envelope)
+    .bind(&s.body_structure)
+    .bind(&s.body)
+    .bind(s.sent_date.as_ref().map(|d| d.unix))
+    .bind(s.sent_date.as_ref().map(|d| d.offset_minutes as i64))
+    .bind(now())
+    .execute(&mut *conn)
+    .await?
+    .last_insert_rowid();
+    for (position, (name, value)) in s.headers.iter().enumerate() {
+        sqlx::query("INSERT INTO content_headers (content_id, position, name, value, value_folded) VALUES (?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(position as i64)
+            .bind(name.to_ascii_lowercase())
+            .bind(value)
+            .bind(value.to_lowercase())
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("INSERT INTO content_text (rowid, body) VALUES (?, ?)")
+        .bind(id)
+        .bind(s.text.to_lowercase())
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+/// Takes `count` UIDs and one new MODSEQ in a mailbox: (first UID, MODSEQ).
+async fn allocate(
+    conn: &mut SqliteConnection,
+    mailbox_id: MailboxId,
+    count: u32,
+) -> Result<(u32, u64)> {
+    let row = sqlx::query(
+        "UPDATE mailboxes SET uidnext = uidnext + ?1, highestmodseq = highestmodseq + 1
+         WHERE id = ?2 AND noselect = 0 RETURNING uidnext - ?1 AS first, highestmodseq",
+    )
+    .bind(count as i64)
+    .bind(mailbox_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("mailbox", mailbox_id.to_string()))?;
+    let first: i64 = row.get("first");
+    if first + count as i64 > u32::MAX as i64 {
+        return Err(StoreError::Cannot("the mailbox has run out of UIDs".into()));
+    }
+    Ok((first as u32, row.get::<i64, _>("highestmodseq") as u64))
+}
+
+/// Takes one new MODSEQ in a mailbox.
+async fn bump_modseq(conn: &mut SqliteConnection, mailbox_id: MailboxId) -> Result<u64> {
+    let modseq: i64 = sqlx::query_scalar("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq")
+        .bind(mailbox_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("mailbox", mailbox_id.to_string()))?;
+    Ok(modseq as u64)
+}
+
+/// Refuses an addition of `adding` bytes that would take the account over quota.
+async fn check_quota(
+    conn: &mut SqliteConnection,
+    account_id: AccountId,
+    adding: u64,
+) -> Result<()> {
+    let quota: Option<i64> = sqlx::query_scalar("SELECT quota_bytes FROM accounts WHERE id = ?")
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+    if let Some(quota) = quota {
+        let used: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)",
+        )
+        .bind(account_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if used as u64 + adding > quota as u64 {
+            return Err(StoreError::OverQuota);
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_message(
+    conn: &mut SqliteConnection,
+    mailbox_id: MailboxId,
+    uid: u32,
+    content_id: ContentId,
+    modseq: u64,
+    flags: &Flags,
+    internal_date: (i64, i32),
+    size: u64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO messages (mailbox_id, uid, content_id, modseq, flags, keywords, internal_date, internal_offset, size)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(mailbox_id)
+    .bind(uid as i64)
+    .bind(content_id)
+    .bind(modseq as i64)
+    .bind(flags.system as i64)
+    .bind(flags.keywords_column())
+    .bind(internal_date.0)
+    .bind(internal_date.1 as i64)
+    .bind(size as i64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// SQL condition for UID ranges, and whether rows must still be filtered in Rust
+/// (many ranges are read as one span and filtered, to keep the statement small).
+fn range_condition(ranges: &[UidRange]) -> (String, Vec<i64>, bool) {
+    if ranges.is_empty() {
+        return ("0".into(), vec![], false);
+    }
+    if ranges.len() <= 32 {
+        let cond = vec!["uid BETWEEN ? AND ?"; ranges.len()].join(" OR ");
+        let binds = ranges
+            .iter()
+            .flat_map(|r| [*r.start() as i64, *r.end() as i64])
+            .collect();
+        (format!("({cond})"), binds, false)
+    } else {
+        let lo = ranges.iter().map(|r| *r.start()).min().unwrap_or(0);
+        let hi = ranges.iter().map(|r| *r.end()).max().unwrap_or(0);
+        (
+            "(uid BETWEEN ? AND ?)".into(),
+            vec![lo as i64, hi as i64],
+            true,
+        )
+    }
+}
+
+fn in_ranges(ranges: &[UidRange], uid: u32) -> bool {
+    ranges.iter().any(|r| r.contains(&uid))
+}
+
+fn meta_from_row(row: &sqlx::sqlite::SqliteRow) -> MessageMeta {
+    MessageMeta {
+        uid: row.get::<i64, _>("uid") as u32,
+        modseq: row.get::<i64, _>("modseq") as u64,
+        flags: Flags::from_columns(row.get("flags"), row.get::<&str, _>("keywords")),
+    }
+}
+
+async fn metas_in(
+    conn: &mut SqliteConnection,
+    mailbox_id: MailboxId,
+    ranges: &[UidRange],
+) -> Result<Vec<(MessageMeta, ContentId, i64, i32, u64)>> {
+    let (cond, binds, filter) = range_condition(ranges);
+    let sql = format!(
+        "SELECT uid, modseq, flags, keywords, content_id, internal_date, internal_offset, size FROM messages
+         WHERE mailbox_id = ? AND {cond} ORDER BY uid"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mailbox_id);
+    for b in binds {
+        query = query.bind(b);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (
+                meta_from_row(row),
+                row.get::<i64, _>("content_id"),
+                row.get::<i64, _>("internal_date"),
+                row.get::<i64, _>("internal_offset") as i32,
+                row.get::<i64, _>("size") as u64,
+            )
+        })
+        .filter(|(m, ..)| !filter || in_ranges(ranges, m.uid))
+        .collect())
+}
+
+/// Deletes messages (already chosen) from a mailbox, logging them for QRESYNC.
+async fn remove(conn: &mut SqliteConnection, mailbox_id: MailboxId, uids: &[u32]) -> Result<u64> {
+    let modseq = bump_modseq(conn, mailbox_id).await?;
+    for &uid in uids {
+        sqlx::query("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?")
+            .bind(mailbox_id)
+            .bind(uid as i64)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)")
+            .bind(mailbox_id)
+            .bind(uid as i64)
+            .bind(modseq as i64)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(modseq)
+}
+
+/// Expunges every message of a mailbox (DELETE of a mailbox with inferiors).
+pub(crate) async fn expunge_all(conn: &mut SqliteConnection, mb: &Mailbox) -> Result<u64> {
+    let uids: Vec<i64> = sqlx::query_scalar("SELECT uid FROM messages WHERE mailbox_id = ?")
+        .bind(mb.id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let uids: Vec<u32> = uids.into_iter().map(|u| u as u32).collect();
+    remove(conn, mb.id, &uids).await
+}
+
+/// Copies messages between mailboxes of one transaction; the source keeps them.
+async fn copy_within(
+    conn: &mut SqliteConnection,
+    source: &Mailbox,
+    target: &Mailbox,
+    ranges: &[UidRange],
+) -> Result<CopyResult> {
+    if target.noselect {
+        return Err(StoreError::Cannot(format!(
+            "{} cannot hold messages",
+            target.name
+        )));
+    }
+    let rows = metas_in(conn, source.id, ranges).await?;
+    let mut pairs = Vec::with_capacity(rows.len());
+    if !rows.is_empty() {
+        let total: u64 = rows.iter().map(|r| r.4).sum();
+        check_quota(conn, target.account_id, total).await?;
+        let (first, modseq) = allocate(conn, target.id, rows.len() as u32).await?;
+        for (i, (meta, content_id, date, offset, size)) in rows.iter().enumerate() {
+            let uid = first + i as u32;
+            insert_message(
+                conn,
+                target.id,
+                uid,
+                *content_id,
+                modseq,
+                &meta.flags,
+                (*date, *offset),
+                *size,
+            )
+            .await?;
+            pairs.push((meta.uid, uid));
+        }
+    }
+    Ok(CopyResult {
+        uid_validity: target.uid_validity,
+        pairs,
+    })
+}
+
+/// Moves messages: copy, then expunge from the source. Returns the source's MODSEQ.
+pub(crate) async fn move_within(
+    conn: &mut SqliteConnection,
+    source: &Mailbox,
+    target: &Mailbox,
+    ranges: &[UidRange],
+) -> Result<(CopyResult, u64)> {
+    let copied = copy_within(conn, source, target, ranges).await?;
+    let uids: Vec<u32> = copied.pairs.iter().map(|p| p.0).collect();
+    let modseq = if uids.is_empty() {
+        source.highest_modseq
+    } else {
+        remove(conn, source.id, &uids).await?
+    };
+    Ok((copied, modseq))
+}
+
+fn offset_of(date: time::OffsetDateTime) -> (i64, i32) {
+    (date.unix_timestamp(), date.offset().whole_minutes() as i32)
+}
+
+/// Result of a STORE: every matched message with its flags afterwards, and the
+/// UIDs refused because they changed after UNCHANGEDSINCE (RFC 7162 §3.1.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagUpdate {
+    pub messages: Vec<MessageMeta>,
+    /// UIDs whose flags actually changed.
+    pub changed: Vec<u32>,
+    pub modified: Vec<u32>,
+}
+
+impl Store {
+    /// Delivers one message to the INBOX of every distinct account in `recipients`,
+    /// in one transaction, storing the bytes once. Returns only after the commit:
+    /// the SMTP receiver answers 250 after this returns Ok, never before.
+    pub async fn deliver(&self, raw: Vec<u8>, recipients: &[AccountId]) -> Result<Delivered> {
+        let mut accounts = recipients.to_vec();
+        accounts.sort_unstable();
+        accounts.dedup();
+        if accounts.is_empty() {
+            return Err(StoreError::invalid("delivery", "no recipients"));
+        }
+        let prepared = prepare(raw).await?;
+        let received = now();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let content_id = insert_content(conn, &prepared).await?;
+                    let size = prepared.raw.len() as u64;
+                    let mut copies = Vec::with_capacity(accounts.len());
+                    let mut events = Vec::with_capacity(accounts.len());
+                    for account_id in accounts {
+                        let inbox: i64 = sqlx::query_scalar(
+                            "SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'",
+                        )
+                        .bind(account_id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::not_found("INBOX of account", account_id.to_string())
+                        })?;
+                        check_quota(conn, account_id, size).await?;
+                        let (uid, modseq) = allocate(conn, inbox, 1).await?;
+                        insert_message(
+                            conn,
+                            inbox,
+                            uid,
+                            content_id,
+                            modseq,
+                            &Flags::default(),
+                            (received, 0),
+                            size,
+                        )
+                        .await?;
+                        copies.push((account_id, inbox, uid));
+                        events.push(Change::Mailbox {
+                            account_id,
+                            mailbox_id: inbox,
+                            modseq,
+                        });
+                    }
+                    Ok((Delivered { content_id, copies }, events))
+                })
+            })
+            .await
+    }
+
+    /// APPEND (RFC 9051 §6.3.12): stores a message in a mailbox with flags and an
+    /// INTERNALDATE (now if None). Returns (UIDVALIDITY, UID) for APPENDUID.
+    pub async fn append(
+        &self,
+        mailbox_id: MailboxId,
+        raw: Vec<u8>,
+        flags: Flags,
+        internal_date: Option<time::OffsetDateTime>,
+    ) -> Result<(u32, u32)> {
+        let prepared = prepare(raw).await?;
+        let date = internal_date.map(offset_of).unwrap_or((now(), 0));
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mb = mailbox_by_id(conn, mailbox_id).await?;
+                    if mb.noselect {
+                        return Err(StoreError::Cannot(format!(
+                            "{} cannot hold messages",
+                            mb.name
+                        )));
+                    }
+                    let size = prepared.raw.len() as u64;
+                    check_quota(conn, mb.account_id, size).await?;
+                    let content_id = insert_content(conn, &prepared).await?;
+                    let (uid, modseq) = allocate(conn, mailbox_id, 1).await?;
+                    insert_message(
+                        conn, mailbox_id, uid, content_id, modseq, &flags, date, size,
+                    )
+                    .await?;
+                    Ok((
+                        (mb.uid_validity, uid),
+                        vec![Change::Mailbox {
+                            account_id: mb.account_id,
+                            mailbox_id,
+                            modseq,
+                        }],
+                    ))
+                })
+            })
+            .await
+    }
+
+    /// UID, MODSEQ and flags of every message, ascending by UID (SELECT).
+    pub async fn message_index(&self, mailbox_id: MailboxId) -> Result<Vec<MessageMeta>> {
+        let rows = sqlx::query(
+            "SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? ORDER BY uid",
+        )
+        .bind(mailbox_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(meta_from_row).collect())
+    }
+
+    /// Stored attributes of the messages in `ranges`, ascending by UID.
+    pub async fn fetch_info(
+        &self,
+        mailbox_id: MailboxId,
+        ranges: &[UidRange],
+    ) -> Result<Vec<MessageInfo>> {
+        let (cond, binds, filter) = range_condition(ranges);
+        let sql = format!(
+            "SELECT m.uid, m.modseq, m.flags, m.keywords, m.content_id, m.internal_date, m.internal_offset, m.size,
+                    c.sent_date, c.sent_offset
+             FROM messages m JOIN contents c ON c.id = m.content_id
+             WHERE m.mailbox_id = ? AND {} ORDER BY m.uid",
+            cond.replace("uid", "m.uid")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mailbox_id);
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let meta = meta_from_row(row);
+                MessageInfo {
+                    uid: meta.uid,
+                    modseq: meta.modseq,
+                    flags: meta.flags,
+                    internal_date: row.get("internal_date"),
+                    internal_offset: row.get::<i64, _>("internal_offset") as i32,
+                    size: row.get::<i64, _>("size") as u64,
+                    content_id: row.get("content_id"),
+                    sent_date: row.get::<Option<i64>, _>("sent_date").map(|d| {
+                        (
+                            d,
+                            row.get::<Option<i64>, _>("sent_offset").unwrap_or(0) as i32,
+                        )
+                    }),
+                }
+            })
+            .filter(|m| !filter || in_ranges(ranges, m.uid))
+            .collect())
+    }
+
+    /// The pre-computed ENVELOPE, BODYSTRUCTURE and BODY of a content.
+    pub async fn content_views(&self, content_id: ContentId) -> Result<ContentViews> {
+        let (envelope, body_structure, body): (String, String, String) =
+            sqlx::query_as("SELECT envelope, body_structure, body FROM contents WHERE id = ?")
+                .bind(content_id)
+                .fetch_optional(&self.read)
+                .await?
+                .ok_or_else(|| StoreError::not_found("message content", content_id.to_string()))?;
+        Ok(ContentViews {
+            envelope,
+            body_structure,
+            body,
+        })
+    }
+
+    /// The raw RFC 5322 bytes of a content.
+    pub async fn content_raw(&self, content_id: ContentId) -> Result<Vec<u8>> {
+        sqlx::query_scalar("SELECT raw FROM contents WHERE id = ?")
+            .bind(content_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| StoreError::not_found("message content", content_id.to_string()))
+    }
+
+    /// STORE / UID STORE (RFC 9051 §6.4.6, RFC 7162 UNCHANGEDSINCE). Messages whose
+    /// flags change get one new MODSEQ; unchanged ones keep theirs.
+    pub async fn store_flags(
+        &self,
+        mailbox_id: MailboxId,
+        ranges: Vec<UidRange>,
+        op: FlagOp,
+        flags: Flags,
+        unchanged_since: Option<u64>,
+    ) -> Result<FlagUpdate> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mb = mailbox_by_id(conn, mailbox_id).await?;
+                    let rows = metas_in(conn, mailbox_id, &ranges).await?;
+                    let mut update = FlagUpdate::default();
+                    let mut new_modseq = None;
+                    for (meta, ..) in rows {
+                        if let Some(limit) = unchanged_since
+                            && meta.modseq > limit
+                        {
+                            update.modified.push(meta.uid);
+                            update.messages.push(meta);
+                            continue;
+                        }
+                        let after = match op {
+                            FlagOp::Replace => flags.clone(),
+                            FlagOp::Add => meta.flags.union(&flags),
+                            FlagOp::Remove => meta.flags.difference(&flags),
+                        };
+                        if after == meta.flags {
+                            update.messages.push(meta);
+                            continue;
+                        }
+                        let modseq = match new_modseq {
+                            Some(m) => m,
+                            None => {
+                                let m = bump_modseq(conn, mailbox_id).await?;
+                                new_modseq = Some(m);
+                                m
+                            }
+                        };
+                        sqlx::query("UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?")
+                            .bind(after.system as i64)
+                            .bind(after.keywords_column())
+                            .bind(modseq as i64)
+                            .bind(mailbox_id)
+                            .bind(meta.uid as i64)
+                            .execute(&mut *conn)
+                            .await?;
+                        update.changed.push(meta.uid);
+                        update.messages.push(MessageMeta { uid: meta.uid, modseq, flags: after });
+                    }
+                    let events = match new_modseq {
+                        Some(modseq) => vec![Change::Mailbox { account_id: mb.account_id, mailbox_id, modseq }],
+                        None => vec![],
+                    };
+                    Ok((update, events))
+                })
+            })
+            .await
+    }
+
+    /// COPY (RFC 9051 §6.4.7) with the UIDs for COPYUID (RFC 4315).
+    pub async fn copy_messages(
+        &self,
+        source: MailboxId,
+        ranges: Vec<UidRange>,
+        target: MailboxId,
+    ) -> Result<CopyResult> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let src = mailbox_by_id(conn, source).await?;
+                    let dst = mailbox_by_id(conn, target).await?;
+                    let copied = copy_within(conn, &src, &dst, &ranges).await?;
+                    let events = if copied.pairs.is_empty() {
+                        vec![]
+                    } else {
+                        let modseq = mailbox_by_id(conn, target).await?.highest_modseq;
+                        vec![Change::Mailbox {
+                            account_id: dst.account_id,
+                            mailbox_id: target,
+                            modseq,
+                        }]
+                    };
+                    Ok((copied, events))
+                })
+            })
+            .await
+    }
+
+    /// MOVE (RFC 6851): copy and expunge in one transaction.
+    pub async fn move_messages(
+        &self,
+        source: MailboxId,
+        ranges: Vec<UidRange>,
+        target: MailboxId,
+    ) -> Result<CopyResult> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let src = mailbox_by_id(conn, source).await?;
+                    let dst = mailbox_by_id(conn, target).await?;
+                    if src.id == dst.id {
+                        return Err(StoreError::Cannot(
+                            "source and destination are the same mailbox".into(),
+                        ));
+                    }
+                    let (copied, modseq) = move_within(conn, &src, &dst, &ranges).await?;
+                    let mut events = vec![];
+                    if !copied.pairs.is_empty() {
+                        let dst_modseq = mailbox_by_id(conn, target).await?.highest_modseq;
+                        events.push(Change::Mailbox {
+                            account_id: src.account_id,
+                            mailbox_id: source,
+                            modseq,
+                        });
+                        events.push(Change::Mailbox {
+                            account_id: dst.account_id,
+                            mailbox_id: target,
+                            modseq: dst_modseq,
+                        });
+                    }
+                    Ok((copied, events))
+                })
+            })
+            .await
+    }
+
+    /// EXPUNGE / UID EXPUNGE (RFC 9051 §6.4.3, §6.4.9): removes the messages flagged
+    /// \Deleted (within `ranges` if given). Returns the expunged UIDs, ascending.
+    pub async fn expunge(
+        &self,
+        mailbox_id: MailboxId,
+        ranges: Option<Vec<UidRange>>,
+    ) -> Result<Vec<u32>> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mb = mailbox_by_id(conn, mailbox_id).await?;
+                    let uids: Vec<i64> = sqlx::query_scalar("SELECT uid FROM messages WHERE mailbox_id = ? AND flags & 8 != 0 ORDER BY uid")
+                        .bind(mailbox_id)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    let uids: Vec<u32> = uids
+                        .into_iter()
+                        .map(|u| u as u32)
+                        .filter(|u| ranges.as_ref().is_none_or(|r| in_ranges(r, *u)))
+                        .collect();
+                    if uids.is_empty() {
+                        return Ok((uids, vec![]));
+                    }
+                    let modseq = remove(conn, mailbox_id, &uids).await?;
+                    Ok((uids, vec![Change::Mailbox { account_id: mb.account_id, mailbox_id, modseq }]))
+                })
+            })
+            .await
+    }
+
+    /// Messages added or changed, and UIDs expunged, after `modseq`: what a session
+    /// that last knew `modseq` must report (and QRESYNC's VANISHED (EARLIER)).
+    pub async fn changes_since(
+        &self,
+        mailbox_id: MailboxId,
+        modseq: u64,
+    ) -> Result<MailboxChanges> {
+        let mut conn = self.read.acquire().await?;
+        // One read transaction so the three reads agree.
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        let mb = mailbox_by_id(&mut conn, mailbox_id).await;
+        let changed = sqlx::query("SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid")
+            .bind(mailbox_id)
+            .bind(modseq as i64)
+            .fetch_all(&mut *conn)
+            .await;
+        let expunged: Result<Vec<i64>, _> = sqlx::query_scalar(
+            "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+        )
+        .bind(mailbox_id)
+        .bind(modseq as i64)
+        .fetch_all(&mut *conn)
+        .await;
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        let mb = mb?;
+        Ok(MailboxChanges {
+            changed: changed?.iter().map(meta_from_row).collect(),
+            expunged: expunged?.into_iter().map(|u| u as u32).collect(),
+            highest_modseq: mb.highest_modseq,
+            uid_next: mb.uid_next,
+        })
+    }
+
+    /// SEARCH BODY (RFC 9051 §6.4.4): UIDs whose decoded body text contains `needle`,
+    /// case-insensitively. Needles of three or more characters are answered by the
+    /// FTS5 trigram index; shorter ones by a scan.
+    pub async fn search_body(&self, mailbox_id: MailboxId, needle: &str) -> Result<Vec<u32>> {
+        let needle = needle.to_lowercase();
+        let uids: Vec<i64> = if needle.chars().count() >= 3 {
+            sqlx::query_scalar(
+                "SELECT m.uid FROM content_text t JOIN messages m ON m.content_id = t.rowid
+                 WHERE content_text MATCH ? AND m.mailbox_id = ? ORDER BY m.uid",
+            )
+            .bind(format!("\"{}\"", needle.replace('"', "\"\"")))
+            .bind(mailbox_id)
+            .fetch_all(&self.read)
+            .await?
+        } else {
+            sqlx::query_scalar(
+                "SELECT m.uid FROM messages m JOIN content_text t ON t.rowid = m.content_id
+                 WHERE m.mailbox_id = ? AND instr(t.body, ?) > 0 ORDER BY m.uid",
+            )
+            .bind(mailbox_id)
+            .bind(&needle)
+            .fetch_all(&self.read)
+            .await?
+        };
+        Ok(uids.into_iter().map(|u| u as u32).collect())
+    }
+
+    /// SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT (RFC 9051 §6.4.4): UIDs with a header
+    /// field `field` (any field when None) whose decoded value contains `needle`,
+    /// case-insensitively. An empty needle matches every message having the field.
+    pub async fn search_header(
+        &self,
+        mailbox_id: MailboxId,
+        field: Option<&str>,
+        needle: &str,
+    ) -> Result<Vec<u32>> {
+        let needle = needle.to_lowercase();
+        let uids: Vec<i64> = match field {
+            Some(field) => {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT m.uid FROM messages m JOIN content_headers h ON h.content_id = m.content_id
+                     WHERE m.mailbox_id = ? AND h.name = ? AND instr(h.value_folded, ?) > 0 ORDER BY m.uid",
+                )
+                .bind(mailbox_id)
+                .bind(field.to_ascii_lowercase())
+                .bind(&needle)
+                .fetch_all(&self.read)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT m.uid FROM messages m JOIN content_headers h ON h.content_id = m.content_id
+                     WHERE m.mailbox_id = ? AND instr(h.value_folded, ?) > 0 ORDER BY m.uid",
+                )
+                .bind(mailbox_id)
+                .bind(&needle)
+                .fetch_all(&self.read)
+                .await?
+            }
+        };
+        Ok(uids.into_iter().map(|u| u as u32).collect())
+    }
+
+    /// SEARCH TEXT: header fields or body contain `needle`.
+    pub async fn search_text(&self, mailbox_id: MailboxId, needle: &str) -> Result<Vec<u32>> {
+        let mut all: BTreeMap<u32, ()> = BTreeMap::new();
+        for uid in self.search_header(mailbox_id, None, needle).await? {
+            all.insert(uid, ());
+        }
+        for uid in self.search_body(mailbox_id, needle).await? {
+            all.insert(uid, ());
+        }
+        Ok(all.into_keys().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_compress() {
+        assert_eq!(uid_ranges(&[1, 2, 3, 7, 9, 10]), vec![1..=3, 7..=7, 9..=10]);
+        assert_eq!(uid_ranges(&[]), Vec::<UidRange>::new());
+        assert_eq!(uid_ranges(&[u32::MAX]), vec![u32::MAX..=u32::MAX]);
+    }
+}
