@@ -569,7 +569,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 info!(
                     queue_id = %tx.queue_id,
                     size,
-                    from = %tx.reverse_path,
+                    from = %format!("<{}>", tx.reverse_path),
                     rcpts = ?rcpts,
                     copies = delivered.copies.len(),
                     ms,
