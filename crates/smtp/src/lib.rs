@@ -140,7 +140,7 @@ impl SmtpServer {
             let shutdown = shutdown.clone();
             tracker.spawn(
                 async move {
-                    session::run(stream, peer, local, shared, shutdown).await;
+                    session::run(stream, peer, shared, shutdown).await;
                     drop(ip_slot);
                     drop(permit);
                 }

@@ -9,6 +9,7 @@
 //! Submission (a later issue) adds an authenticated client; the only decision that
 //! depends on it is [`Session::may_relay`].
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +31,7 @@ use crate::{Mode, Shared, address_literal};
 pub(crate) async fn run(
     stream: TcpStream,
     peer: SocketAddr,
-    _local: SocketAddr,
+
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
@@ -293,6 +294,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 format!("Message size exceeds fixed maximum message size ({limit} octets)"),
             ));
         }
+        // RFC 6531 §3.5: an internationalized address needs SMTPUTF8.
+        if from.flags & MAIL_SMTPUTF8 == 0 && !from.address.is_ascii() {
+            return self.reply(Reply::new(
+                553,
+                "5.6.7",
+                "Non-ASCII address requires the SMTPUTF8 parameter",
+            ));
+        }
         if from.flags & MAIL_BODY_BINARYMIME != 0 {
             return self.reply(Reply::new(555, "5.5.4", "BODY=BINARYMIME is not supported"));
         }
@@ -324,6 +333,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         if tx.chunks.is_some() {
             return self.reply(Reply::bad_sequence("RCPT is not allowed during BDAT"));
+        }
+        if !tx.smtputf8 && !to.address.is_ascii() {
+            return self.reply(Reply::new(
+                553,
+                "5.6.7",
+                "Non-ASCII address requires SMTPUTF8 in MAIL FROM",
+            ));
         }
         if tx.recipients.len() >= self.shared.config.limits.max_recipients {
             return self.reply(Reply::new(452, "4.5.3", "Too many recipients"));
@@ -556,53 +572,82 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return;
         }
         let accounts: Vec<AccountId> = tx.recipients.iter().map(|r| r.account).collect();
+        let mut distinct = accounts.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let raw = sink.into_message();
+        // LMTP can answer per recipient: keep a copy to deliver account by account when
+        // the one-transaction delivery fails because one of them is over quota.
+        let retry_copy = (mode == Mode::Lmtp && distinct.len() > 1).then(|| raw.clone());
         let started = Instant::now();
-        let result = self
-            .shared
-            .store
-            .deliver(sink.into_message(), &accounts)
-            .await;
-        let ms = started.elapsed().as_millis() as u64;
+        let result = self.shared.store.deliver(raw, &accounts).await;
         let rcpts: Vec<&str> = tx.recipients.iter().map(|r| r.address.as_str()).collect();
-        match result {
+        let from = format!("<{}>", tx.reverse_path);
+        let delivered_reply = |address: &str| {
+            let text = format!("<{}> delivered as {}", sanitize(address), tx.queue_id);
+            Reply::new(250, "2.1.5", text)
+        };
+        let error = match result {
             Ok(delivered) => {
-                info!(
-                    queue_id = %tx.queue_id,
-                    size,
-                    from = %format!("<{}>", tx.reverse_path),
-                    rcpts = ?rcpts,
-                    copies = delivered.copies.len(),
-                    ms,
-                    "message accepted"
-                );
+                let ms = started.elapsed().as_millis() as u64;
+                info!(queue_id = %tx.queue_id, size, %from, rcpts = ?rcpts, copies = delivered.copies.len(), ms, "message accepted");
                 match mode {
                     Mode::Smtp => self.reply(Reply::ok(format!("OK queued as {}", tx.queue_id))),
                     Mode::Lmtp => {
                         for r in &tx.recipients {
-                            let text =
-                                format!("<{}> delivered as {}", sanitize(&r.address), tx.queue_id);
-                            self.reply(Reply::new(250, "2.1.5", text));
+                            self.reply(delivered_reply(&r.address));
                         }
                     }
                 }
+                return;
             }
-            Err(error) => {
-                warn!(queue_id = %tx.queue_id, size, from = %tx.reverse_path, rcpts = ?rcpts, %error, "delivery failed");
-                let reply = match error {
-                    StoreError::OverQuota => {
-                        Reply::new(452, "4.2.2", "Mailbox full, try again later")
-                    }
-                    _ => Reply::new(
-                        451,
-                        "4.3.0",
-                        "Temporary failure storing the message, try again later",
-                    ),
-                };
-                for r in replies_for(reply, &tx, mode) {
-                    self.reply(r);
-                }
+            Err(error) => error,
+        };
+        warn!(queue_id = %tx.queue_id, size, %from, rcpts = ?rcpts, %error, "delivery failed");
+        let Some(copy) = retry_copy.filter(|_| matches!(error, StoreError::OverQuota)) else {
+            let reply = delivery_error_reply(&error);
+            match mode {
+                Mode::Smtp => self.reply(reply),
+                Mode::Lmtp => tx.recipients.iter().for_each(|_| self.reply(reply.clone())),
             }
+            return;
+        };
+        let mut outcome: HashMap<AccountId, Result<(), Reply>> = HashMap::new();
+        for account in distinct {
+            let result = self.shared.store.deliver(copy.clone(), &[account]).await;
+            outcome.insert(
+                account,
+                result.map(|_| ()).map_err(|e| delivery_error_reply(&e)),
+            );
         }
+        let ms = started.elapsed().as_millis() as u64;
+        let accepted: Vec<&str> = tx
+            .recipients
+            .iter()
+            .filter(|r| matches!(outcome.get(&r.account), Some(Ok(()))))
+            .map(|r| r.address.as_str())
+            .collect();
+        info!(queue_id = %tx.queue_id, size, %from, rcpts = ?accepted, ms, "message accepted for some recipients");
+        for r in &tx.recipients {
+            let reply = match outcome.get(&r.account) {
+                Some(Ok(())) => delivered_reply(&r.address),
+                Some(Err(reply)) => reply.clone(),
+                None => delivery_error_reply(&error),
+            };
+            self.reply(reply);
+        }
+    }
+}
+
+/// The reply for a failed delivery: the sender should retry (RFC 5321 §4.2.5).
+fn delivery_error_reply(error: &StoreError) -> Reply {
+    match error {
+        StoreError::OverQuota => Reply::new(452, "4.2.2", "Mailbox full, try again later"),
+        _ => Reply::new(
+            451,
+            "4.3.0",
+            "Temporary failure storing the message, try again later",
+        ),
     }
 }
 

@@ -645,3 +645,69 @@ async fn data_arriving_in_tiny_pieces_is_unstuffed_correctly() {
 }
 
 use tokio::io::AsyncWriteExt;
+
+#[tokio::test]
+async fn over_quota_is_a_temporary_failure_and_lmtp_answers_per_recipient() {
+    let h = start(Mode::Smtp).await;
+    h.store
+        .set_quota("bob@example.org", Some(10))
+        .await
+        .unwrap();
+    let mut c = h.greeted(Mode::Smtp).await;
+    let (code, text) = c
+        .send_mail(
+            "s@remote.test",
+            &["bob@example.org"],
+            b"Subject: q\r\n\r\ntoo big for bob\r\n",
+        )
+        .await;
+    assert!(text.starts_with("452 4.2.2 "), "{code} {text}");
+    assert!(h.inbox(&h.bob).await.is_empty());
+    h.stop().await;
+
+    let h = start(Mode::Lmtp).await;
+    h.store
+        .set_quota("bob@example.org", Some(10))
+        .await
+        .unwrap();
+    let mut c = h.greeted(Mode::Lmtp).await;
+    assert_eq!(c.cmd("MAIL FROM:<s@remote.test>").await.0, 250);
+    assert_eq!(c.cmd("RCPT TO:<alice@example.org>").await.0, 250);
+    assert_eq!(c.cmd("RCPT TO:<bob@example.org>").await.0, 250);
+    assert_eq!(c.cmd("RCPT TO:<info@example.org>").await.0, 250);
+    assert_eq!(c.cmd("DATA").await.0, 354);
+    c.send(b"Subject: quota\r\n\r\nalice yes, bob no\r\n.\r\n")
+        .await;
+    let replies = [c.reply().await, c.reply().await, c.reply().await];
+    assert_eq!(replies[0].0, 250, "{:?}", replies);
+    assert!(replies[1].1.starts_with("452 4.2.2 "), "{:?}", replies);
+    assert_eq!(replies[2].0, 250, "{:?}", replies);
+    assert_eq!(h.inbox(&h.alice).await.len(), 1);
+    assert!(h.inbox(&h.bob).await.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn internationalized_addresses_need_smtputf8() {
+    let h = start(Mode::Smtp).await;
+    let mut c = h.greeted(Mode::Smtp).await;
+    let (_, text) = c.cmd("MAIL FROM:<jösé@remote.test>").await;
+    assert!(text.starts_with("553 5.6.7 "), "{text}");
+    let (code, text) = c.cmd("MAIL FROM:<jösé@remote.test> SMTPUTF8").await;
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = c.cmd("RCPT TO:<alice@example.org>").await;
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = c.cmd("DATA").await;
+    assert_eq!(code, 354, "{text}");
+    c.send("Subject: héllo\r\n\r\nünïcödé\r\n.\r\n".as_bytes())
+        .await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 250, "{text}");
+    let raw = String::from_utf8(h.inbox(&h.alice).await.remove(0)).unwrap();
+    assert!(
+        raw.starts_with("Return-Path: <jösé@remote.test>\r\n"),
+        "{raw}"
+    );
+    assert!(raw.contains("with UTF8SMTP id"), "{raw}");
+    h.stop().await;
+}
