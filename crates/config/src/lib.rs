@@ -245,7 +245,7 @@ pub enum Synchronous {
     Normal,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Allow passwords over connections without TLS. Unset means: only when every
@@ -334,14 +334,6 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             synchronous: Synchronous::Full,
-        }
-    }
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            allow_plaintext: None,
         }
     }
 }

@@ -1,3 +1,5 @@
+#![allow(clippy::result_large_err)] // figment::Jail closures return figment::Error, whose size is not ours to choose.
+
 use super::*;
 use figment::Jail;
 

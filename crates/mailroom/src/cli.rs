@@ -1,0 +1,91 @@
+//! The command line: `mailroom serve` and the management commands that work on the
+//! same store, even while `serve` runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailroom",
+    version,
+    about = "One binary that is both post office and carrier: SMTP in, SQLite store, IMAP out."
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./mailroom.toml if present.
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: every configured listener, on one store.
+    Serve,
+    /// Local mail domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// User accounts (login = primary address).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Further addresses delivering to an account; `@domain` is the catch-all.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Receive mail for DOMAIN.
+    Add { domain: String },
+    /// List local domains.
+    List,
+    /// Delete DOMAIN with all its accounts and their mail.
+    Del { domain: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordSource {
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account with the default mailboxes; the domain must exist.
+    Add {
+        address: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// List accounts.
+    List,
+    /// Delete an account with its mailboxes and mail.
+    Del { address: String },
+    /// Set a new password.
+    Passwd {
+        address: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Deliver mail for ALIAS (`name@domain`, or `@domain` for a catch-all) to ACCOUNT.
+    Add { alias: String, account: String },
+    /// List aliases.
+    List,
+    /// Delete an alias.
+    Del { alias: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, environment), secrets masked.
+    Show,
+}

@@ -1,0 +1,157 @@
+//! mailroom: the binary. Parses the command line, loads the configuration, and either
+//! runs the server (`serve`) or a management command against the same store.
+
+mod cli;
+mod serve;
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use mailroom_config::Config;
+use mailroom_store::{Store, StoreOptions};
+
+use cli::{AliasCommand, Cli, Command, ConfigCommand, DomainCommand, PasswordSource, UserCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mailroom: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mailroom: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailroom: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<()> {
+    match command {
+        Command::Serve => serve::serve(config).await,
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::Domain(cmd) => {
+            let store = open_store(&config).await?;
+            match cmd {
+                DomainCommand::Add { domain } => {
+                    let d = store.add_domain(&domain).await?;
+                    println!("added domain {}", d.name);
+                }
+                DomainCommand::List => {
+                    for d in store.list_domains().await? {
+                        println!("{}", d.name);
+                    }
+                }
+                DomainCommand::Del { domain } => {
+                    store.delete_domain(&domain).await?;
+                    println!("deleted domain {domain}");
+                }
+            }
+            Ok(())
+        }
+        Command::User(cmd) => {
+            let store = open_store(&config).await?;
+            match cmd {
+                UserCommand::Add { address, password } => {
+                    let password = read_password(&password, &address)?;
+                    let a = store.create_account(&address, &password).await?;
+                    println!("added user {}", a.address);
+                }
+                UserCommand::List => {
+                    for a in store.list_accounts().await? {
+                        println!("{}", a.address);
+                    }
+                }
+                UserCommand::Del { address } => {
+                    store.delete_account(&address).await?;
+                    println!("deleted user {address}");
+                }
+                UserCommand::Passwd { address, password } => {
+                    if store.account(&address).await?.is_none() {
+                        bail!("account {address:?} does not exist");
+                    }
+                    let password = read_password(&password, &address)?;
+                    store.set_password(&address, &password).await?;
+                    println!("password of {address} changed");
+                }
+            }
+            Ok(())
+        }
+        Command::Alias(cmd) => {
+            let store = open_store(&config).await?;
+            match cmd {
+                AliasCommand::Add { alias, account } => {
+                    let a = store.add_alias(&alias, &account).await?;
+                    println!("added alias {} -> {}", a.address, a.account);
+                }
+                AliasCommand::List => {
+                    for a in store.list_aliases().await? {
+                        println!("{} -> {}", a.address, a.account);
+                    }
+                }
+                AliasCommand::Del { alias } => {
+                    store.delete_alias(&alias).await?;
+                    println!("deleted alias {alias}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Opens the store the configuration names.
+pub(crate) async fn open_store(config: &Config) -> Result<Store> {
+    let mut options = StoreOptions::new(&config.data_dir);
+    options.synchronous = match config.store.synchronous {
+        mailroom_config::Synchronous::Full => mailroom_store::Synchronous::Full,
+        mailroom_config::Synchronous::Normal => mailroom_store::Synchronous::Normal,
+    };
+    Store::open(&options)
+        .await
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
+}
+
+/// A password from standard input (`--password-stdin`) or typed at a prompt; never
+/// from the command line, where other users of the machine could read it.
+fn read_password(source: &PasswordSource, address: &str) -> Result<String> {
+    let password = if source.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {address}: "))?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        first
+    } else {
+        bail!("no password: use --password-stdin, or run in a terminal to be prompted");
+    };
+    if password.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(password)
+}

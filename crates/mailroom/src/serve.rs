@@ -1,0 +1,98 @@
+//! `mailroom serve`: binds every configured listener first (a port in use is an
+//! error before anything starts), then runs the services on one store until SIGINT or
+//! SIGTERM, and drains them: sessions end, in-flight deliveries finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use mailroom_config::Config;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+async fn bind(protocol: &str, addrs: &[SocketAddr]) -> Result<Vec<TcpListener>> {
+    let mut out = Vec::new();
+    for addr in addrs {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for {protocol} on {addr}"))?;
+        tracing::info!(protocol, address = %listener.local_addr()?, "listening");
+        out.push(listener);
+    }
+    Ok(out)
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+pub async fn serve(config: Config) -> Result<()> {
+    init_logging();
+    let config = Arc::new(config);
+    let store = crate::open_store(&config).await?;
+    tracing::info!(store = %store.path().display(), hostname = %config.hostname, "store open");
+    if config.plaintext_auth_allowed() {
+        tracing::warn!(
+            "passwords are accepted without TLS (every listener is on loopback, or [auth] allow_plaintext = true)"
+        );
+    }
+
+    let imap = bind("imap", &config.imap.listen.0).await?;
+    let smtp = bind("smtp", &config.smtp.listen.0).await?;
+    let lmtp = bind("lmtp", &config.lmtp.listen.0).await?;
+
+    let shutdown = CancellationToken::new();
+    let mut services = JoinSet::new();
+    for listener in imap {
+        let server = mailroom_imap::ImapServer::new(store.clone(), config.clone());
+        services.spawn(server.serve(listener, shutdown.clone()));
+    }
+    for (listeners, mode) in [
+        (smtp, mailroom_smtp::Mode::Smtp),
+        (lmtp, mailroom_smtp::Mode::Lmtp),
+    ] {
+        for listener in listeners {
+            let server = mailroom_smtp::SmtpServer::new(store.clone(), config.clone(), mode);
+            services.spawn(server.serve(listener, shutdown.clone()));
+        }
+    }
+
+    tokio::select! {
+        signal = wait_for_signal() => {
+            tracing::info!(signal = signal?, "shutting down: draining sessions");
+        }
+        Some(ended) = services.join_next() => {
+            // A service ending by itself is an error: stop the others too.
+            shutdown.cancel();
+            ended.context("a service panicked")?.context("a service stopped")?;
+        }
+    }
+    shutdown.cancel();
+    while let Some(ended) = services.join_next().await {
+        if let Err(e) = ended
+            .context("a service panicked")
+            .and_then(|r| r.context("a service failed"))
+        {
+            tracing::error!(error = %format!("{e:#}"), "while shutting down");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The name of the first of SIGINT and SIGTERM to arrive.
+async fn wait_for_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
