@@ -9,7 +9,7 @@
 //! idle timeout.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -56,16 +56,26 @@ pub(crate) struct Connection<S> {
     idle_timeout: Duration,
     /// Inside an over-long line: discard input up to the next LF.
     discarding: bool,
+    shutdown: CancellationToken,
+    /// When this connection first saw the shutdown while reading message data.
+    shutdown_seen: Option<Instant>,
 }
 
+/// How long message data in flight at shutdown may still take (at most, and at most
+/// one idle timeout): the data finishes, but a client trickling bytes cannot hold the
+/// server's shutdown for ever.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    pub(crate) fn new(stream: S, idle_timeout: Duration) -> Self {
+    pub(crate) fn new(stream: S, idle_timeout: Duration, shutdown: CancellationToken) -> Self {
         Connection {
             stream,
             input: BytesMut::with_capacity(READ_CHUNK),
             output: Vec::with_capacity(1024),
             idle_timeout,
             discarding: false,
+            shutdown,
+            shutdown_seen: None,
         }
     }
 
@@ -96,11 +106,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Reads more input (flushing pending replies first). Ok(false) on end of stream.
+    /// Reads more message data (flushing pending replies first). Ok(false) on end of
+    /// stream. Bounded by the idle timeout, and after shutdown by [`SHUTDOWN_GRACE`]
+    /// (reported as a timeout).
     async fn fill(&mut self) -> Result<bool, DataError> {
         self.flush().await?;
         self.input.reserve(READ_CHUNK);
-        match tokio::time::timeout(self.idle_timeout, self.stream.read_buf(&mut self.input)).await {
+        let Connection {
+            stream,
+            input,
+            idle_timeout,
+            shutdown,
+            shutdown_seen,
+            ..
+        } = self;
+        let grace_over = async {
+            shutdown.cancelled().await;
+            let seen = *shutdown_seen.get_or_insert_with(Instant::now);
+            tokio::time::sleep_until((seen + SHUTDOWN_GRACE.min(*idle_timeout)).into()).await;
+        };
+        let read = tokio::select! {
+            read = tokio::time::timeout(*idle_timeout, stream.read_buf(input)) => read,
+            _ = grace_over => return Err(DataError::Timeout),
+        };
+        match read {
             Ok(Ok(0)) => Ok(false),
             Ok(Ok(_)) => Ok(true),
             Ok(Err(e)) => Err(DataError::Io(e)),
@@ -111,11 +140,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// The next command line, at most `max` bytes with its line ending. While waiting
     /// for input (never while a pipelined command is buffered) a cancelled `shutdown`
     /// ends the wait.
-    pub(crate) async fn read_line(
-        &mut self,
-        max: usize,
-        shutdown: &CancellationToken,
-    ) -> io::Result<Input> {
+    pub(crate) async fn read_line(&mut self, max: usize) -> io::Result<Input> {
+        let shutdown = self.shutdown.clone();
         loop {
             if let Some(lf) = self.input.iter().position(|&b| b == b'\n') {
                 let line = self.input.split_to(lf + 1);

@@ -38,7 +38,7 @@ pub(crate) async fn run(
     let _ = stream.set_nodelay(true);
     let idle = shared.config.limits.smtp_idle_timeout;
     let mut session = Session {
-        conn: Connection::new(stream, idle),
+        conn: Connection::new(stream, idle, shutdown.clone()),
         client: address_literal(peer),
         shared,
         shutdown,
@@ -130,10 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .max(512);
         let max_commands = self.shared.config.limits.max_smtp_commands;
         loop {
-            let input = self
-                .conn
-                .read_line(max_line, &self.shutdown.clone())
-                .await?;
+            let input = self.conn.read_line(max_line).await?;
             let line = match input {
                 Input::Line(line) => Some(line),
                 Input::TooLong => None,
@@ -531,6 +528,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         match error {
             DataError::Closed => {
                 info!(queue_id = %tx.queue_id, "client disconnected during message data; nothing delivered");
+            }
+            DataError::Timeout if self.shutdown.is_cancelled() => {
+                info!(queue_id = %tx.queue_id, "shutdown grace over during message data; nothing delivered");
+                let text = format!("{} Service shutting down, try again later", self.hostname());
+                self.reply(Reply::new(421, "4.3.2", text));
             }
             DataError::Timeout => {
                 info!(queue_id = %tx.queue_id, "timeout during message data; nothing delivered");

@@ -711,3 +711,39 @@ async fn internationalized_addresses_need_smtputf8() {
     assert!(raw.contains("with UTF8SMTP id"), "{raw}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_trickling_data_cannot_hold_the_shutdown() {
+    let h = start_with(Mode::Smtp, |c| {
+        c.limits.smtp_idle_timeout = Duration::from_millis(800)
+    })
+    .await;
+    let mut c = h.greeted(Mode::Smtp).await;
+    assert_eq!(c.cmd("MAIL FROM:<s@remote.test>").await.0, 250);
+    assert_eq!(c.cmd("RCPT TO:<alice@example.org>").await.0, 250);
+    assert_eq!(c.cmd("DATA").await.0, 354);
+    c.send(b"Subject: slow\r\n\r\n").await;
+    h.shutdown.cancel();
+    // Each byte comes well within the idle timeout; the grace still ends it.
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if c.stream.get_mut().write_all(b"x").await.is_err() || h.server.is_finished() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "the server still waits after {:?}",
+        started.elapsed()
+    );
+    tokio::time::timeout(Duration::from_secs(5), h.server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let mb = h.store.mailbox(h.alice.id, "INBOX").await.unwrap().unwrap();
+    assert!(h.store.message_index(mb.id).await.unwrap().is_empty());
+}
