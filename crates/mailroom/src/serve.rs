@@ -26,9 +26,13 @@ async fn bind(protocol: &str, addrs: &[SocketAddr]) -> Result<Vec<TcpListener>> 
 
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to standard error (standard output stays for command results), in
+    // colour only on a terminal.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

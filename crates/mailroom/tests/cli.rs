@@ -1,0 +1,369 @@
+//! The binary as a user runs it: configuration errors before binding, management
+//! commands against the store of a running server, clean shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mailroom");
+
+/// A command with a clean environment: no MAILROOM_* from the caller's shell.
+fn mailroom(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MAILROOM_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "info");
+    cmd
+}
+
+fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("mailroom starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("mailroom ends")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+struct Server {
+    child: Child,
+    imap: u16,
+    smtp: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(dir: &Path) -> Server {
+    let (imap, smtp) = (free_port(), free_port());
+    let child = mailroom(dir)
+        .args(["--config", "m.toml", "serve"])
+        .env("MAILROOM_IMAP__LISTEN", format!("127.0.0.1:{imap}"))
+        .env("MAILROOM_SMTP__LISTEN", format!("127.0.0.1:{smtp}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", imap)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "serve did not listen within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, imap, smtp }
+}
+
+fn write_config(dir: &Path) {
+    std::fs::write(
+        dir.join("m.toml"),
+        "data_dir = \"store\"\n[submission]\nlisten = []\n[http]\nlisten = []\n",
+    )
+    .expect("config");
+}
+
+fn imap_login(port: u16, user: &str, password: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut greeting = String::new();
+    reader.read_line(&mut greeting).expect("greeting");
+    assert!(greeting.starts_with("* OK"), "{greeting}");
+    write!(stream, "a LOGIN \"{user}\" \"{password}\"\r\n").expect("send");
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("answer");
+        if line.starts_with("a ") {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn management_commands_work_while_serve_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let mut server = start_server(dir.path());
+
+    // `--config` after the subcommand works as well as before it.
+    let out = run(
+        mailroom(dir.path()).args(["domain", "add", "example.org", "--config", "m.toml"]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        mailroom(dir.path()).args([
+            "--config",
+            "m.toml",
+            "user",
+            "add",
+            "alice@example.org",
+            "--password-stdin",
+        ]),
+        Some("s3cret\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "added user alice@example.org");
+
+    // The running server sees the new account at once.
+    assert!(imap_login(server.imap, "alice@example.org", "s3cret").starts_with("a OK"));
+    assert!(imap_login(server.imap, "alice@example.org", "wrong").starts_with("a NO"));
+
+    let out = run(
+        mailroom(dir.path()).args([
+            "-c",
+            "m.toml",
+            "user",
+            "passwd",
+            "alice@example.org",
+            "--password-stdin",
+        ]),
+        Some("n3w\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(imap_login(server.imap, "alice@example.org", "n3w").starts_with("a OK"));
+
+    let out = run(
+        mailroom(dir.path()).args([
+            "-c",
+            "m.toml",
+            "alias",
+            "add",
+            "info@example.org",
+            "alice@example.org",
+        ]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "alias", "list"]),
+        None,
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "info@example.org -> alice@example.org"
+    );
+
+    // SMTP to the alias is accepted by the running server.
+    let mut smtp = TcpStream::connect(("127.0.0.1", server.smtp)).expect("smtp");
+    smtp.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(smtp, "EHLO test\r\nMAIL FROM:<>\r\nRCPT TO:<info@example.org>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n").unwrap();
+    let mut all = String::new();
+    smtp.read_to_string(&mut all).expect("smtp answers");
+    assert!(all.contains("\r\n250 2.0.0"), "{all}");
+
+    // Errors: one line, non-zero exit.
+    let out = run(
+        mailroom(dir.path()).args([
+            "-c",
+            "m.toml",
+            "user",
+            "add",
+            "bob@unknown.test",
+            "--password-stdin",
+        ]),
+        Some("x\n"),
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("unknown.test"), "{err}");
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "user", "add", "bob@example.org"]),
+        None,
+    );
+    assert!(
+        !out.status.success(),
+        "no password source and no terminal is an error"
+    );
+    assert!(text(&out.stderr).contains("--password-stdin"));
+
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "user", "list"]),
+        None,
+    );
+    assert_eq!(text(&out.stdout).trim(), "alice@example.org");
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "domain", "list"]),
+        None,
+    );
+    assert_eq!(text(&out.stdout).trim(), "example.org");
+
+    // SIGTERM drains and exits 0, logging each listener's address on the way.
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains(&format!("127.0.0.1:{}", server.imap))
+            && log.contains(&format!("127.0.0.1:{}", server.smtp)),
+        "{log}"
+    );
+    assert!(
+        !log.contains("s3cret") && !log.contains("n3w"),
+        "passwords never reach the log"
+    );
+}
+
+#[test]
+fn bad_configuration_stops_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        format!("[imap]\nlisten = \"127.0.0.1:{port}\"\n[limits]\nmax_conections = 5\n"),
+    )
+    .unwrap();
+    let out = run(
+        mailroom(dir.path()).args(["--config", "bad.toml", "serve"]),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("max_conections") && err.contains("bad.toml"),
+        "{err}"
+    );
+    TcpListener::bind(("127.0.0.1", port)).expect("nothing was bound");
+    assert!(!dir.path().join("data").exists(), "no store was created");
+
+    let out = run(
+        mailroom(dir.path())
+            .args(["serve"])
+            .env("MAILROOM_LIMITS__MAX_MESSAGE_SIZE", "lots"),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("MAILROOM_LIMITS__MAX_MESSAGE_SIZE"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(
+        mailroom(dir.path()).args(["--config", "missing.toml", "domain", "list"]),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn a_port_in_use_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = run(
+        mailroom(dir.path())
+            .args(["serve"])
+            .env("MAILROOM_IMAP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("MAILROOM_SMTP__LISTEN", "[]")
+            .env("MAILROOM_LMTP__LISTEN", "[]"),
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn zero_configuration_uses_data_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        mailroom(dir.path()).args(["domain", "add", "example.org"]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("data/mailroom.sqlite3").is_file());
+}
+
+#[test]
+fn config_show_prints_effective_values_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mailroom.toml"),
+        "hostname = \"mx.example.org\"\n",
+    )
+    .unwrap();
+    let out = run(
+        mailroom(dir.path())
+            .args(["config", "show"])
+            .env("MAILROOM_HTTP__ADMIN_TOKEN", "tok-123")
+            .env("MAILROOM_LIMITS__MAX_RECIPIENTS", "7"),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("hostname = \"mx.example.org\""), "{shown}");
+    assert!(shown.contains("max_recipients = 7"), "{shown}");
+    assert!(shown.contains("admin_token = \"********\""), "{shown}");
+    assert!(!shown.contains("tok-123"));
+}
+
+#[test]
+fn version_is_printed() {
+    let out = run(Command::new(BIN).arg("--version"), None);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).starts_with(&format!("mailroom {}", env!("CARGO_PKG_VERSION"))));
+}
