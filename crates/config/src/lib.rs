@@ -157,6 +157,7 @@ pub struct Config {
     pub limits: Limits,
     pub store: StoreConfig,
     pub auth: AuthConfig,
+    pub bootstrap: BootstrapConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -253,6 +254,16 @@ pub struct AuthConfig {
     pub allow_plaintext: Option<bool>,
 }
 
+/// A first account created by `serve` when the store has none, so a fresh container
+/// (`MAILROOM_BOOTSTRAP__USER`, `MAILROOM_BOOTSTRAP__PASSWORD`) gives a working
+/// mailbox. Its domain is added too. Ignored once any account exists.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootstrapConfig {
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -266,6 +277,7 @@ impl Default for Config {
             limits: Limits::default(),
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
+            bootstrap: BootstrapConfig::default(),
         }
     }
 }
@@ -390,6 +402,11 @@ impl Config {
         if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
             return Err(ConfigError::Check(
                 "connection limits must be at least 1".into(),
+            ));
+        }
+        if self.bootstrap.user.is_some() != self.bootstrap.password.is_some() {
+            return Err(ConfigError::Check(
+                "`bootstrap.user` and `bootstrap.password` go together".into(),
             ));
         }
         if self.limits.max_recipients == 0 {

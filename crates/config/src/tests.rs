@@ -159,3 +159,19 @@ fn shown_configuration_loads_back() {
         Ok(())
     });
 }
+
+#[test]
+fn bootstrap_account_needs_user_and_password() {
+    Jail::expect_with(|jail| {
+        jail.set_env("MAILROOM_BOOTSTRAP__USER", "alice@example.org");
+        let err = Config::load(None)
+            .expect_err("user without password")
+            .to_string();
+        assert!(err.contains("bootstrap.password"), "{err}");
+        jail.set_env("MAILROOM_BOOTSTRAP__PASSWORD", "pw");
+        let c = Config::load(None).expect("loads");
+        assert_eq!(c.bootstrap.user.as_deref(), Some("alice@example.org"));
+        assert!(!c.to_toml().contains("\"pw\""));
+        Ok(())
+    });
+}

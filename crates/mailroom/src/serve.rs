@@ -41,6 +41,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let config = Arc::new(config);
     let store = crate::open_store(&config).await?;
     tracing::info!(store = %store.path().display(), hostname = %config.hostname, "store open");
+    bootstrap(&store, &config).await?;
     if config.plaintext_auth_allowed() {
         tracing::warn!(
             "passwords are accepted without TLS (every listener is on loopback, or [auth] allow_plaintext = true)"
@@ -99,4 +100,31 @@ async fn wait_for_signal() -> Result<&'static str> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     })
+}
+
+/// Creates the configured first account (and its domain) in a store with no
+/// accounts, so a fresh container gives a working mailbox.
+async fn bootstrap(store: &mailroom_store::Store, config: &Config) -> Result<()> {
+    let (Some(user), Some(password)) = (&config.bootstrap.user, &config.bootstrap.password) else {
+        return Ok(());
+    };
+    if !store.list_accounts().await?.is_empty() {
+        return Ok(());
+    }
+    let domain = user
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .context("bootstrap.user must be an address, local@domain")?;
+    if !store.is_local_domain(domain).await? {
+        store
+            .add_domain(domain)
+            .await
+            .context("bootstrap: cannot add the domain")?;
+    }
+    store
+        .create_account(user, &password.0)
+        .await
+        .context("bootstrap: cannot create the first account")?;
+    tracing::info!(user = %user, "created the first account from [bootstrap]");
+    Ok(())
 }

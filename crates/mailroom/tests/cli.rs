@@ -65,9 +65,14 @@ impl Drop for Server {
 }
 
 fn start_server(dir: &Path) -> Server {
+    start_server_with(dir, &[])
+}
+
+fn start_server_with(dir: &Path, env: &[(&str, &str)]) -> Server {
     let (imap, smtp) = (free_port(), free_port());
     let child = mailroom(dir)
         .args(["--config", "m.toml", "serve"])
+        .envs(env.iter().copied())
         .env("MAILROOM_IMAP__LISTEN", format!("127.0.0.1:{imap}"))
         .env("MAILROOM_SMTP__LISTEN", format!("127.0.0.1:{smtp}"))
         .stdout(Stdio::null())
@@ -366,4 +371,32 @@ fn version_is_printed() {
     let out = run(Command::new(BIN).arg("--version"), None);
     assert!(out.status.success());
     assert!(text(&out.stdout).starts_with(&format!("mailroom {}", env!("CARGO_PKG_VERSION"))));
+}
+
+#[test]
+fn bootstrap_creates_the_first_account_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let bootstrap = [
+        ("MAILROOM_BOOTSTRAP__USER", "admin@example.org"),
+        ("MAILROOM_BOOTSTRAP__PASSWORD", "first-pw"),
+    ];
+    let server = start_server_with(dir.path(), &bootstrap);
+    assert!(imap_login(server.imap, "admin@example.org", "first-pw").starts_with("a OK"));
+    drop(server);
+    // A store that has accounts is left alone: the password is not reset.
+    let out = run(
+        mailroom(dir.path()).args([
+            "-c",
+            "m.toml",
+            "user",
+            "passwd",
+            "admin@example.org",
+            "--password-stdin",
+        ]),
+        Some("changed\n"),
+    );
+    assert!(out.status.success());
+    let server = start_server_with(dir.path(), &bootstrap);
+    assert!(imap_login(server.imap, "admin@example.org", "changed").starts_with("a OK"));
 }
