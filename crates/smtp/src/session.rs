@@ -176,14 +176,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request.into_owned(),
             Err(error) => {
+                let shown = String::from_utf8_lossy(&line[..line.len().min(80)]);
+                debug!(line = %sanitize(shown.trim_end()), ?error, "unparsable command");
                 self.reply(Reply::from_parse_error(&error));
                 return Ok(Flow::Continue);
             }
         };
         let mode = self.shared.mode;
         match request {
-            Request::Ehlo { host } | Request::Helo { host } if mode == Mode::Lmtp => {
-                let _ = host;
+            Request::Ehlo { .. } | Request::Helo { .. } if mode == Mode::Lmtp => {
                 self.reply(Reply::new(500, "5.5.1", "This is an LMTP server: use LHLO"));
             }
             Request::Lhlo { .. } if mode == Mode::Smtp => {
@@ -435,6 +436,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn ready_for_data(&self) -> Result<(), Reply> {
         match &self.transaction {
             None => Err(Reply::bad_sequence("Need MAIL and RCPT first")),
+            // RFC 5321 §3.3 allows 554 or 503; RFC 2033 §4.2 requires 503 for LMTP.
+            Some(tx) if tx.recipients.is_empty() && self.shared.mode == Mode::Lmtp => {
+                Err(Reply::bad_sequence("No valid recipients"))
+            }
             Some(tx) if tx.recipients.is_empty() => {
                 Err(Reply::new(554, "5.5.1", "No valid recipients"))
             }

@@ -559,6 +559,10 @@ async fn lmtp_answers_per_recipient_after_data() {
         250,
         "exactly one reply per accepted recipient"
     );
+    // RFC 2033 §4.2: DATA without a successful RCPT is 503.
+    assert_eq!(c.cmd("MAIL FROM:<s@remote.test>").await.0, 250);
+    assert_eq!(c.cmd("RCPT TO:<nobody@example.org>").await.0, 550);
+    assert_eq!(c.cmd("DATA").await.0, 503);
     let raw = &h.inbox(&h.alice).await[0];
     assert!(String::from_utf8_lossy(raw).contains("with LMTP id"));
     assert_eq!(h.inbox(&h.bob).await.len(), 1);
