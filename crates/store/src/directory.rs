@@ -5,6 +5,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::{Result, StoreError};
+use crate::scram::ScramCredentials;
 use crate::types::*;
 use crate::{Store, now};
 
@@ -63,6 +64,11 @@ fn validate_domain(domain: &str) -> Result<()> {
 fn normalize(address: &str) -> Result<String> {
     let (local, domain) = split_address(address.trim())?;
     Ok(format!("{local}@{}", domain.to_lowercase()))
+}
+
+/// The argon2id PHC string and the SCRAM-SHA-256 keys of a new password.
+fn derive_secrets(password: &str) -> Result<(String, ScramCredentials)> {
+    Ok((hash_password(password)?, ScramCredentials::derive(password)))
 }
 
 fn hash_password(password: &str) -> Result<String> {
@@ -192,7 +198,7 @@ impl Store {
     pub async fn create_account(&self, address: &str, password: &str) -> Result<Account> {
         let address = normalize(address)?;
         let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        let (hash, scram) = tokio::task::spawn_blocking(move || derive_secrets(&password))
             .await
             .map_err(|e| StoreError::Password(e.to_string()))??;
         self.writer
@@ -210,10 +216,17 @@ impl Store {
                     if taken > 0 {
                         return Err(StoreError::exists("address", address));
                     }
-                    let id = sqlx::query("INSERT INTO accounts (domain_id, address, password_hash, created_at) VALUES (?, ?, ?, ?)")
+                    let id = sqlx::query(
+                        "INSERT INTO accounts (domain_id, address, password_hash, scram_salt, scram_iterations, scram_stored_key, scram_server_key, created_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
                         .bind(domain_id)
                         .bind(&address)
                         .bind(&hash)
+                        .bind(&scram.salt)
+                        .bind(scram.iterations as i64)
+                        .bind(&scram.stored_key)
+                        .bind(&scram.server_key)
                         .bind(now())
                         .execute(&mut *conn)
                         .await?
@@ -335,6 +348,30 @@ impl Store {
             .await
             .map_err(|e| StoreError::Password(e.to_string()))?;
         Ok(if ok { account } else { None })
+    }
+
+    /// The SCRAM-SHA-256 credentials of an account, for AUTHENTICATE SCRAM-SHA-256.
+    /// None for an unknown account or one whose password predates SCRAM support.
+    pub async fn scram_credentials(
+        &self,
+        address: &str,
+    ) -> Result<Option<(Account, ScramCredentials)>> {
+        let row = sqlx::query(
+            "SELECT id, address, quota_bytes, scram_salt, scram_iterations, scram_stored_key, scram_server_key
+             FROM accounts WHERE address = ? COLLATE NOCASE AND scram_salt IS NOT NULL",
+        )
+        .bind(address.trim())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|row| {
+            let creds = ScramCredentials {
+                salt: row.get("scram_salt"),
+                iterations: row.get::<i64, _>("scram_iterations") as u32,
+                stored_key: row.get("scram_stored_key"),
+                server_key: row.get("scram_server_key"),
+            };
+            (account_from_row(&row), creds)
+        }))
     }
 
     // ---- aliases ----

@@ -8,10 +8,12 @@
 //! published on the change feed ([`Store::subscribe`]) so IMAP sessions learn of new
 //! mail at once.
 
+pub mod admin;
 mod directory;
 mod error;
 mod mailbox;
 mod message;
+mod scram;
 mod types;
 mod writer;
 
@@ -24,7 +26,8 @@ use sqlx::{ConnectOptions, SqlitePool};
 use tokio::sync::broadcast;
 
 pub use error::{Result, StoreError};
-pub use message::{UidRange, uid_ranges};
+pub use message::{FlagUpdate, UidRange, uid_ranges};
+pub use scram::{SCRAM_ITERATIONS, ScramCredentials, hmac_sha256};
 pub use types::*;
 
 use writer::Writer;
