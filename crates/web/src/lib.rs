@@ -1,0 +1,209 @@
+//! mailroom's HTTP side (axum): health and readiness probes, Prometheus metrics, the
+//! admin API under `/api/v1` and, in test mode, the test API under `/api/v1/test`.
+//!
+//! | Route | Auth | What |
+//! |---|---|---|
+//! | `GET /healthz` | none | the process is up |
+//! | `GET /readyz` | none | the store answers and the listeners are bound |
+//! | `GET /metrics` | none | Prometheus text format, see [`metrics`] |
+//! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.1 document of the API, generated from the handlers |
+//! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages |
+//! | `/api/v1/test/...` | bearer token | only in test mode: list, purge and wait for messages |
+//!
+//! Every error is JSON, `{"error": "what went wrong and what to do"}`, with the
+//! status that fits (400 bad input, 401 no or wrong token, 404 no such thing,
+//! 408 a wait that timed out, 409 already exists or over quota, 503 not ready).
+//!
+//! The binary calls exactly [`WebServer::new`], [`WebServer::readiness`] and
+//! [`WebServer::serve`].
+
+mod api;
+mod auth;
+mod error;
+mod health;
+pub mod metrics;
+mod state;
+mod test_api;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ErrorBody};
+
+use state::AppState;
+
+/// Whether the protocol listeners are bound: the `listeners bound` half of
+/// `/readyz`. Cheap to clone; the binary flips it once everything listens, and off
+/// again when it starts shutting down.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// The HTTP server: health, metrics, admin and test API over one store.
+pub struct WebServer {
+    store: mailroom_store::Store,
+    config: Arc<mailroom_config::Config>,
+    admin_token: String,
+    test_mode: bool,
+    readiness: Readiness,
+}
+
+impl WebServer {
+    /// `admin_token` authenticates `/api/v1` (the binary generates one when
+    /// `[http] admin_token` is unset). An empty token refuses every API request.
+    /// Installs the process-wide metrics recorder if nobody did yet
+    /// ([`metrics::install`]).
+    pub fn new(
+        store: mailroom_store::Store,
+        config: Arc<mailroom_config::Config>,
+        admin_token: String,
+        test_mode: bool,
+    ) -> Self {
+        metrics::install();
+        WebServer {
+            store,
+            config,
+            admin_token,
+            test_mode,
+            readiness: Readiness::default(),
+        }
+    }
+
+    /// The handle that marks listeners bound (for `/readyz`).
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// The whole application as an axum router (what [`WebServer::serve`] serves).
+    /// `shutdown` ends pending long polls when the server stops.
+    pub fn router(&self, shutdown: CancellationToken) -> Router {
+        let state = AppState::new(
+            self.store.clone(),
+            self.config.clone(),
+            &self.admin_token,
+            self.test_mode,
+            self.readiness.clone(),
+            shutdown,
+        );
+        app(state)
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` is cancelled, then finishes the
+    /// requests in flight (long polls end at once with 503) and returns.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
+        let router = self.router(shutdown.clone());
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, test_mode = self.test_mode, "HTTP listening");
+        }
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    }
+}
+
+/// The OpenAPI document's fixed parts; paths are added by the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mailroom admin API",
+        description = "Administration of a mailroom server (domains, accounts, aliases, mailboxes, messages) and, in test mode, helpers for test suites. Authenticate with `Authorization: Bearer <admin token>`. Errors are `{\"error\": \"...\"}`.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "domains", description = "Local domains: mail for them is delivered here"),
+        (name = "accounts", description = "User accounts"),
+        (name = "aliases", description = "Further addresses and catch-alls delivering to an account"),
+        (name = "mailboxes", description = "Mailboxes of an account"),
+        (name = "messages", description = "Messages of a mailbox"),
+        (name = "test", description = "Test mode only: find, purge and wait for received messages"),
+    )
+)]
+struct ApiDoc;
+
+/// Adds the bearer security scheme every API operation refers to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token: `[http] admin_token`, or the one logged at start-up",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API routes with their documentation: the admin API, and the test API in
+/// test mode. One source for both, so the document matches the routes.
+fn documented_routes(test_mode: bool) -> OpenApiRouter<AppState> {
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(api::router());
+    if test_mode {
+        router = router.merge(test_api::router());
+    } else if let Some(tags) = router.get_openapi_mut().tags.as_mut() {
+        tags.retain(|tag| tag.name != "test");
+    }
+    router
+}
+
+/// The API router behind the token check, and the OpenAPI document describing it.
+fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = documented_routes(state.test_mode).split_for_parts();
+    let router = router.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
+    (router, doc)
+}
+
+fn app(state: AppState) -> Router {
+    let (api_router, doc) = api(&state);
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(health::router())
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(api_router)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(metrics::count_requests))
+        .with_state(state)
+}
+
+/// The OpenAPI document the server publishes, without starting it (for tools and
+/// tests). `test_mode` includes the test API.
+pub fn openapi_document(test_mode: bool) -> utoipa::openapi::OpenApi {
+    documented_routes(test_mode).into_openapi()
+}

@@ -1,0 +1,49 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::Readiness;
+
+/// Shared by all handlers; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub store: mailroom_store::Store,
+    #[allow(dead_code)] // read by the pages and the SSO portal to come
+    pub config: Arc<mailroom_config::Config>,
+    /// SHA-256 of the admin token, `None` when the token is empty (then every API
+    /// request is refused). Comparing digests in constant time hides the token's
+    /// length as well as its content.
+    pub token_digest: Option<[u8; 32]>,
+    pub test_mode: bool,
+    pub readiness: Readiness,
+    /// Cancelled when the server shuts down: long polls end at once.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(
+        store: mailroom_store::Store,
+        config: Arc<mailroom_config::Config>,
+        admin_token: &str,
+        test_mode: bool,
+        readiness: Readiness,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let token_digest = (!admin_token.is_empty()).then(|| digest(admin_token));
+        AppState {
+            store,
+            config,
+            token_digest,
+            test_mode,
+            readiness,
+            shutdown,
+        }
+    }
+}
+
+pub(crate) fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
