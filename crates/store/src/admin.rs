@@ -45,8 +45,9 @@ pub struct MessageEntry {
 pub struct MessageFilter {
     /// Only this mailbox.
     pub mailbox_id: Option<MailboxId>,
-    /// The holding account's address is this (case-insensitive), or the To: or Cc:
-    /// field contains it (case-insensitive; so aliases and display names match).
+    /// The recipient. When it is an account's address (case-insensitive), that
+    /// account's copies; otherwise copies whose To: or Cc: field contains it,
+    /// case-insensitively (so aliases, `+tag` addresses and names match).
     pub to: Option<String>,
     /// The Subject: field contains this, case-insensitively.
     pub subject: Option<String>,
@@ -145,8 +146,10 @@ impl Store {
         }
         if filter.to.is_some() {
             conditions.push(
-                "(a.address = ? COLLATE NOCASE OR EXISTS (SELECT 1 FROM content_headers h
-                   WHERE h.content_id = m.content_id AND h.name IN ('to', 'cc') AND instr(h.value_folded, ?) > 0))",
+                "(a.address = ? COLLATE NOCASE
+                  OR (NOT EXISTS (SELECT 1 FROM accounts WHERE address = ? COLLATE NOCASE)
+                      AND EXISTS (SELECT 1 FROM content_headers h
+                          WHERE h.content_id = m.content_id AND h.name IN ('to', 'cc') AND instr(h.value_folded, ?) > 0)))",
             );
         }
         if filter.subject.is_some() {
@@ -165,9 +168,8 @@ impl Store {
             query = query.bind(mailbox_id);
         }
         if let Some(to) = &filter.to {
-            query = query
-                .bind(to.trim().to_string())
-                .bind(to.trim().to_lowercase());
+            let to = to.trim();
+            query = query.bind(to).bind(to).bind(to.to_lowercase());
         }
         if let Some(subject) = &filter.subject {
             query = query.bind(subject.to_lowercase());
