@@ -150,8 +150,13 @@ pub struct Config {
     /// The name this server gives itself in greetings and trace headers.
     pub hostname: String,
     pub imap: ImapConfig,
+    /// IMAP over implicit TLS (RFC 8314), conventionally port 993.
+    pub imaps: ListenerConfig,
     pub smtp: SmtpConfig,
     pub submission: SubmissionConfig,
+    /// Submission over implicit TLS (RFC 8314), conventionally port 465.
+    pub submissions: ListenerConfig,
+    pub tls: TlsConfig,
     pub lmtp: LmtpConfig,
     pub http: HttpConfig,
     pub limits: Limits,
@@ -186,6 +191,24 @@ pub struct SmtpConfig {
     pub sub_addressing: bool,
     /// Compare local parts case-sensitively (RFC 5321 allows it; few servers do).
     pub case_sensitive_local_part: bool,
+}
+
+/// A listener with nothing to configure but its addresses.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerConfig {
+    pub listen: Listen,
+}
+
+/// The server certificate. With neither key set, a self-signed certificate for
+/// `hostname` is generated on first start and kept in `data_dir/tls/`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -246,12 +269,32 @@ pub enum Synchronous {
     Normal,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Allow passwords over connections without TLS. Unset means: only when every
     /// listener is on a loopback address (the zero-configuration default).
     pub allow_plaintext: Option<bool>,
+    /// Delay after the first failed login; it doubles with each further failure of
+    /// the same account or client address (up to 16 times this).
+    #[serde(with = "humantime_serde")]
+    pub failure_delay: Duration,
+    /// Failed logins of one account or one client address before it is locked out.
+    pub max_failures: u32,
+    /// How long a lock-out lasts; failures older than this are forgotten.
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            allow_plaintext: None,
+            failure_delay: Duration::from_millis(500),
+            max_failures: 10,
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 /// A first account created by `serve` when the store has none, so a fresh container
@@ -270,8 +313,15 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             hostname: "localhost".to_string(),
             imap: ImapConfig::default(),
+            imaps: ListenerConfig {
+                listen: Listen::one("127.0.0.1:1993"),
+            },
             smtp: SmtpConfig::default(),
             submission: SubmissionConfig::default(),
+            submissions: ListenerConfig {
+                listen: Listen::one("127.0.0.1:2465"),
+            },
+            tls: TlsConfig::default(),
             lmtp: LmtpConfig::default(),
             http: HttpConfig::default(),
             limits: Limits::default(),
@@ -404,6 +454,11 @@ impl Config {
                 "connection limits must be at least 1".into(),
             ));
         }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Check(
+                "`tls.cert` and `tls.key` go together".into(),
+            ));
+        }
         if self.bootstrap.user.is_some() != self.bootstrap.password.is_some() {
             return Err(ConfigError::Check(
                 "`bootstrap.user` and `bootstrap.password` go together".into(),
@@ -421,8 +476,10 @@ impl Config {
     pub fn listeners(&self) -> Vec<(&'static str, &Listen)> {
         vec![
             ("imap", &self.imap.listen),
+            ("imaps", &self.imaps.listen),
             ("smtp", &self.smtp.listen),
             ("submission", &self.submission.listen),
+            ("submissions", &self.submissions.listen),
             ("lmtp", &self.lmtp.listen),
             ("http", &self.http.listen),
         ]
