@@ -28,7 +28,7 @@ pub const DEFAULT_LIMIT: u32 = 1000;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_messages, purge_messages))
+        .routes(routes!(list_test_messages, purge_test_messages))
         .routes(routes!(wait_for_message))
 }
 
@@ -82,7 +82,7 @@ fn filter(to: Option<String>, subject: Option<String>) -> MessageFilter {
         (status = 400, description = "Unknown or malformed query parameter", body = ErrorBody),
         (status = 401, description = "No or wrong admin token", body = ErrorBody),
     ))]
-async fn list_messages(
+async fn list_test_messages(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -101,7 +101,7 @@ async fn list_messages(
         (status = 200, description = "Purged", body = Purged),
         (status = 401, description = "No or wrong admin token", body = ErrorBody),
     ))]
-async fn purge_messages(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+async fn purge_test_messages(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let deleted = state.store.purge_messages().await?;
     Ok(axum::Json(Purged { deleted }))
 }

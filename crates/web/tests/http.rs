@@ -722,6 +722,11 @@ async fn openapi_document_matches_the_routes() {
             "test_mode {test_mode}"
         );
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        let mut operation_ids = BTreeSet::new();
+        for (path, method) in documented_routes(&doc) {
+            let id = doc["paths"][&path][&method]["operationId"].as_str().unwrap().to_string();
+            assert!(operation_ids.insert(id.clone()), "operationId {id} is not unique");
+        }
         for (path, method) in documented_routes(&doc) {
             let op = &doc["paths"][&path][&method];
             assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {path}");
