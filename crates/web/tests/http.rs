@@ -724,8 +724,14 @@ async fn openapi_document_matches_the_routes() {
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
         let mut operation_ids = BTreeSet::new();
         for (path, method) in documented_routes(&doc) {
-            let id = doc["paths"][&path][&method]["operationId"].as_str().unwrap().to_string();
-            assert!(operation_ids.insert(id.clone()), "operationId {id} is not unique");
+            let id = doc["paths"][&path][&method]["operationId"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                operation_ids.insert(id.clone()),
+                "operationId {id} is not unique"
+            );
         }
         for (path, method) in documented_routes(&doc) {
             let op = &doc["paths"][&path][&method];
