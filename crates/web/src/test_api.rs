@@ -37,7 +37,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
-    /// Recipient: the account's address, or a substring of To:/Cc:, case-insensitive.
+    /// Recipient, case-insensitive: an account's address selects that account's
+    /// copies; anything else (an alias, a `+tag` address, a name) is looked for in
+    /// To: and Cc:.
     to: Option<String>,
     /// A substring of the Subject:, case-insensitive.
     subject: Option<String>,
@@ -50,7 +52,9 @@ pub(crate) struct ListQuery {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WaitQuery {
-    /// Recipient: the account's address, or a substring of To:/Cc:, case-insensitive.
+    /// Recipient, case-insensitive: an account's address selects that account's
+    /// copies; anything else (an alias, a `+tag` address, a name) is looked for in
+    /// To: and Cc:.
     to: Option<String>,
     /// A substring of the Subject:, case-insensitive.
     subject: Option<String>,
