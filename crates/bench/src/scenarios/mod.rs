@@ -1,0 +1,5 @@
+//! One module per scenario. Each has clap `Args`, an async `run` returning a
+//! serialisable report that implements [`crate::report::Outcome`], and a line in
+//! `main.rs`'s `Scenario` enum.
+
+pub mod store_deliver;
