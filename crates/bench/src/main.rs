@@ -7,6 +7,8 @@ mod mailgen;
 mod report;
 mod scenarios;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 use scenarios::store_deliver;
@@ -32,8 +34,19 @@ enum Scenario {
     StoreDeliver(store_deliver::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, with the causes, and no backtrace.
+            eprintln!("mailroom-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -51,6 +51,10 @@ pub struct Args {
     /// Recipient accounts per message (at most --accounts).
     #[arg(long, default_value_t = 1)]
     pub recipients: usize,
+    /// Give every account a quota of this many bytes (large enough never to be
+    /// reached), to measure the quota check on the delivery path.
+    #[arg(long)]
+    pub quota: Option<i64>,
     /// Directory in which to create the temporary stores (default: the system's
     /// temporary directory). Point it at the disk you care about.
     #[arg(long)]
@@ -86,6 +90,7 @@ pub struct Report {
     pub seed: u64,
     pub accounts: usize,
     pub recipients: usize,
+    pub quota_bytes: Option<i64>,
     pub modes: Vec<ModeResult>,
     /// messages/second with NORMAL divided by that with FULL (when both ran).
     pub normal_over_full: Option<f64>,
@@ -103,6 +108,9 @@ impl Outcome for Report {
             self.recipients,
             self.seed,
         );
+        if let Some(quota) = self.quota_bytes {
+            out.push_str(&format!("quota per account: {quota} bytes\n"));
+        }
         let mut table = Table::new([
             "synchronous",
             "messages",
@@ -185,6 +193,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         seed: args.seed,
         accounts: args.accounts,
         recipients: args.recipients,
+        quota_bytes: args.quota,
         modes: results,
         normal_over_full,
     })
@@ -249,6 +258,9 @@ async fn run_mode(
     let mut accounts: Vec<AccountId> = Vec::with_capacity(args.accounts);
     for a in 0..args.accounts {
         accounts.push(store.create_account(&address(a), "bench").await?.id);
+        if args.quota.is_some() {
+            store.set_quota(&address(a), args.quota).await?;
+        }
     }
 
     // Task t delivers messages t, t+C, t+2C, ...: equal shares, fixed in advance.
