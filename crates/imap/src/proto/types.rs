@@ -1,0 +1,347 @@
+//! The commands a client may send, as values: what the parser produces and the
+//! session executes. Nothing here knows about sockets or the store.
+
+use mailroom_message::Section;
+use time::Date;
+
+/// One number of a sequence set: a value or `*` (the largest in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqNumber {
+    Value(u32),
+    Largest,
+}
+
+/// RFC 9051 §9 sequence-set; `$` is the saved search result (RFC 5182).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SequenceSet {
+    Ranges(Vec<(SeqNumber, SeqNumber)>),
+    Saved,
+}
+
+impl SequenceSet {
+    /// Resolves to the numbers it names, given the value of `*`, ascending and
+    /// deduplicated. `None` when it names a number above `largest` or zero
+    /// (callers decide whether that is an error: it is for message sequence numbers).
+    pub fn numbers(&self, largest: u32) -> Vec<(u32, u32)> {
+        let SequenceSet::Ranges(ranges) = self else {
+            return Vec::new();
+        };
+        let value = |n: SeqNumber| match n {
+            SeqNumber::Value(v) => v,
+            SeqNumber::Largest => largest,
+        };
+        let mut out: Vec<(u32, u32)> = ranges
+            .iter()
+            .map(|&(a, b)| {
+                let (a, b) = (value(a), value(b));
+                (a.min(b), a.max(b))
+            })
+            .collect();
+        out.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(out.len());
+        for (a, b) in out {
+            match merged.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        merged
+    }
+
+    /// True when every number is a value in 1..=largest (`*` always is, if largest > 0).
+    pub fn within(&self, largest: u32) -> bool {
+        match self {
+            SequenceSet::Saved => true,
+            SequenceSet::Ranges(r) => r.iter().all(|&(a, b)| {
+                [a, b].iter().all(|n| match n {
+                    SeqNumber::Value(v) => *v >= 1 && *v <= largest,
+                    SeqNumber::Largest => largest > 0,
+                })
+            }),
+        }
+    }
+}
+
+/// A FETCH data item (RFC 9051 §6.4.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchAttr {
+    Envelope,
+    Flags,
+    InternalDate,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Size,
+    Rfc822Text,
+    Body,
+    BodyStructure,
+    Uid,
+    /// BODY[section]<partial> and BODY.PEEK[...]; `label` is the section as the
+    /// client wrote it, echoed in the response.
+    BodySection {
+        peek: bool,
+        section: Section,
+        label: String,
+        partial: Option<(u32, u32)>,
+    },
+    /// BINARY[part]<partial> and BINARY.PEEK (RFC 3516).
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    BinarySize {
+        part: Vec<u32>,
+    },
+}
+
+impl FetchAttr {
+    /// Whether fetching it sets \Seen (RFC 9051 §6.4.5).
+    pub fn sets_seen(&self) -> bool {
+        matches!(
+            self,
+            FetchAttr::Rfc822
+                | FetchAttr::Rfc822Text
+                | FetchAttr::BodySection { peek: false, .. }
+                | FetchAttr::Binary { peek: false, .. }
+        )
+    }
+}
+
+/// STORE's flag operation.
+pub use mailroom_store::FlagOp;
+
+/// A SEARCH key (RFC 9051 §6.4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    And(Vec<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Not(Box<SearchKey>),
+    SequenceSet(SequenceSet),
+    Uid(SequenceSet),
+    /// A system flag bit of `mailroom_store::Flags` that must be set (or unset).
+    Flag {
+        bit: u8,
+        set: bool,
+    },
+    Keyword {
+        name: String,
+        set: bool,
+    },
+    Recent,
+    New,
+    Old,
+    Before(Date),
+    On(Date),
+    Since(Date),
+    SentBefore(Date),
+    SentOn(Date),
+    SentSince(Date),
+    Larger(u64),
+    Smaller(u64),
+    /// FROM, TO, CC, BCC, SUBJECT and HEADER: a header field contains a string.
+    Header {
+        field: String,
+        value: String,
+    },
+    Body(String),
+    Text(String),
+}
+
+/// SEARCH RETURN options (RFC 4731, RFC 5182).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchReturn {
+    Min,
+    Max,
+    All,
+    Count,
+    Save,
+}
+
+/// STATUS data items (RFC 9051 §6.3.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    Recent,
+}
+
+impl StatusItem {
+    pub fn name(self) -> &'static str {
+        match self {
+            StatusItem::Messages => "MESSAGES",
+            StatusItem::UidNext => "UIDNEXT",
+            StatusItem::UidValidity => "UIDVALIDITY",
+            StatusItem::Unseen => "UNSEEN",
+            StatusItem::Deleted => "DELETED",
+            StatusItem::Size => "SIZE",
+            StatusItem::Recent => "RECENT",
+        }
+    }
+}
+
+/// LIST-EXTENDED selection options (RFC 5258 §3.1, RFC 6154 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListSelection {
+    pub subscribed: bool,
+    pub remote: bool,
+    pub recursive_match: bool,
+    pub special_use: bool,
+}
+
+/// LIST-EXTENDED return options (RFC 5258 §3.2, RFC 5819, RFC 6154).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListReturn {
+    pub subscribed: bool,
+    pub children: bool,
+    pub special_use: bool,
+    pub status: Option<Vec<StatusItem>>,
+}
+
+/// One message of APPEND (several with MULTIAPPEND, RFC 3502).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<String>,
+    pub date: Option<time::OffsetDateTime>,
+    pub data: Vec<u8>,
+}
+
+/// A mailbox name as the client wrote it (modified UTF-7 or UTF-8, depending on
+/// the session); the session turns it into the store's UTF-8 name.
+pub type WireName = String;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandBody {
+    Capability,
+    Noop,
+    Logout,
+    Login {
+        user: String,
+        password: String,
+    },
+    Authenticate {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    Enable(Vec<String>),
+    Id(Vec<(String, Option<String>)>),
+    Namespace,
+    Select {
+        mailbox: WireName,
+        read_only: bool,
+    },
+    Create {
+        mailbox: WireName,
+        special_use: Vec<String>,
+    },
+    Delete(WireName),
+    Rename {
+        from: WireName,
+        to: WireName,
+    },
+    Subscribe(WireName),
+    Unsubscribe(WireName),
+    List {
+        reference: WireName,
+        patterns: Vec<WireName>,
+        selection: ListSelection,
+        returns: ListReturn,
+        extended: bool,
+    },
+    Lsub {
+        reference: WireName,
+        pattern: WireName,
+    },
+    Status {
+        mailbox: WireName,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: WireName,
+        messages: Vec<AppendMessage>,
+    },
+    Idle,
+    Close,
+    Unselect,
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        uid: bool,
+        returns: Option<Vec<SearchReturn>>,
+        key: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        attrs: Vec<FetchAttr>,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        op: FlagOp,
+        silent: bool,
+        flags: Vec<String>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: WireName,
+    },
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: WireName,
+    },
+}
+
+impl CommandBody {
+    /// The command's name, for logs and responses.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandBody::Capability => "CAPABILITY",
+            CommandBody::Noop => "NOOP",
+            CommandBody::Logout => "LOGOUT",
+            CommandBody::Login { .. } => "LOGIN",
+            CommandBody::Authenticate { .. } => "AUTHENTICATE",
+            CommandBody::Enable(_) => "ENABLE",
+            CommandBody::Id(_) => "ID",
+            CommandBody::Namespace => "NAMESPACE",
+            CommandBody::Select {
+                read_only: false, ..
+            } => "SELECT",
+            CommandBody::Select {
+                read_only: true, ..
+            } => "EXAMINE",
+            CommandBody::Create { .. } => "CREATE",
+            CommandBody::Delete(_) => "DELETE",
+            CommandBody::Rename { .. } => "RENAME",
+            CommandBody::Subscribe(_) => "SUBSCRIBE",
+            CommandBody::Unsubscribe(_) => "UNSUBSCRIBE",
+            CommandBody::List { .. } => "LIST",
+            CommandBody::Lsub { .. } => "LSUB",
+            CommandBody::Status { .. } => "STATUS",
+            CommandBody::Append { .. } => "APPEND",
+            CommandBody::Idle => "IDLE",
+            CommandBody::Close => "CLOSE",
+            CommandBody::Unselect => "UNSELECT",
+            CommandBody::Expunge { .. } => "EXPUNGE",
+            CommandBody::Search { .. } => "SEARCH",
+            CommandBody::Fetch { .. } => "FETCH",
+            CommandBody::Store { .. } => "STORE",
+            CommandBody::Copy { .. } => "COPY",
+            CommandBody::Move { .. } => "MOVE",
+        }
+    }
+}
+
+/// A tagged command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub tag: String,
+    pub body: CommandBody,
+}

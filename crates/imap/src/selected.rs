@@ -1,0 +1,267 @@
+//! The selected-mailbox view of one session: sequence numbers <-> UIDs, flags as
+//! the client last saw them, and changes made elsewhere waiting to be reported.
+//!
+//! Invariant (RFC 9051 §7.5.1): sequence numbers change only when this session
+//! sends EXPUNGE responses, and those are sent only where the RFC allows them
+//! (never during FETCH, STORE, SEARCH by sequence number). Until then an
+//! expunged message keeps its sequence number and is listed in `pending_expunge`.
+
+use std::collections::{BTreeSet, HashSet};
+
+use mailroom_store::{Flags, Mailbox, MessageMeta, Store, StoreError};
+
+use crate::proto::encode;
+use crate::proto::types::SequenceSet;
+
+pub struct Selected {
+    pub mailbox: Mailbox,
+    pub read_only: bool,
+    /// Messages in sequence order (ascending UID); index = sequence number - 1.
+    messages: Vec<MessageMeta>,
+    /// UIDs expunged in the store but not yet reported to the client.
+    pending_expunge: BTreeSet<u32>,
+    /// UIDs this session reports as \Recent (IMAP4rev1 only).
+    recent: HashSet<u32>,
+    /// The MODSEQ up to which the view has caught up with the store.
+    modseq: u64,
+    /// Set when the change feed says the mailbox changed.
+    pub dirty: bool,
+    /// Keywords announced in the last FLAGS response.
+    keywords: BTreeSet<String>,
+    /// SEARCHRES saved result `$` (RFC 5182), as UIDs.
+    pub saved: Vec<u32>,
+    /// Whether this session claims \Recent (a read-write IMAP4rev1 session).
+    claims_recent: bool,
+}
+
+impl Selected {
+    pub fn new(
+        mailbox: Mailbox,
+        read_only: bool,
+        messages: Vec<MessageMeta>,
+        recent: HashSet<u32>,
+        claims_recent: bool,
+    ) -> Self {
+        let keywords = messages
+            .iter()
+            .flat_map(|m| m.flags.keywords.iter().cloned())
+            .collect();
+        Selected {
+            modseq: mailbox.highest_modseq,
+            mailbox,
+            read_only,
+            messages,
+            pending_expunge: BTreeSet::new(),
+            recent,
+            dirty: false,
+            keywords,
+            saved: Vec::new(),
+            claims_recent,
+        }
+    }
+
+    pub fn exists(&self) -> u32 {
+        self.messages.len() as u32
+    }
+
+    pub fn recent_count(&self) -> u32 {
+        self.recent.len() as u32
+    }
+
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.contains(&uid)
+    }
+
+    pub fn message(&self, index: usize) -> &MessageMeta {
+        &self.messages[index]
+    }
+
+    pub fn messages(&self) -> &[MessageMeta] {
+        &self.messages
+    }
+
+    pub fn is_expunged(&self, uid: u32) -> bool {
+        self.pending_expunge.contains(&uid)
+    }
+
+    pub fn index_of(&self, uid: u32) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    pub fn first_unseen(&self) -> Option<u32> {
+        self.messages
+            .iter()
+            .position(|m| !m.flags.has(Flags::SEEN))
+            .map(|i| i as u32 + 1)
+    }
+
+    /// `* FLAGS` and `* OK [PERMANENTFLAGS]` for the current keywords.
+    pub fn flags_responses(&self, out: &mut Vec<u8>) {
+        let mut names: Vec<String> = Flags::SYSTEM.iter().map(|(_, n)| n.to_string()).collect();
+        names.extend(self.keywords.iter().cloned());
+        out.extend_from_slice(format!("* FLAGS ({})\r\n", names.join(" ")).as_bytes());
+        if self.read_only {
+            out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n");
+        } else {
+            out.extend_from_slice(
+                format!(
+                    "* OK [PERMANENTFLAGS ({} \\*)] Flags permitted.\r\n",
+                    names.join(" ")
+                )
+                .as_bytes(),
+            );
+        }
+    }
+
+    /// Resolves a sequence set (by sequence number or by UID) to view indexes,
+    /// ascending. Err when a sequence number is out of range (a BAD, RFC 9051 §9).
+    pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<usize>, String> {
+        if *set == SequenceSet::Saved {
+            return Ok(self
+                .saved
+                .iter()
+                .filter_map(|&u| self.index_of(u))
+                .collect());
+        }
+        if uid {
+            let largest = self.messages.last().map_or(0, |m| m.uid);
+            let mut out = Vec::new();
+            for (a, b) in set.numbers(largest) {
+                let start = self.messages.partition_point(|m| m.uid < a);
+                let end = self.messages.partition_point(|m| m.uid <= b);
+                out.extend(start..end);
+            }
+            Ok(out)
+        } else {
+            let n = self.exists();
+            if !set.within(n) {
+                return Err(if n == 0 {
+                    "No messages in the mailbox".into()
+                } else {
+                    "Invalid message sequence number".into()
+                });
+            }
+            Ok(set
+                .numbers(n)
+                .into_iter()
+                .flat_map(|(a, b)| (a as usize - 1)..(b as usize))
+                .collect())
+        }
+    }
+
+    /// Records flags this session changed itself (STORE, implicit \Seen), so the
+    /// change feed does not report them twice.
+    pub fn update_flags(&mut self, meta: &MessageMeta) {
+        if let Some(i) = self.index_of(meta.uid) {
+            self.messages[i] = meta.clone();
+        }
+    }
+
+    /// New keywords since the last FLAGS response: announces them.
+    pub fn announce_keywords(&mut self, out: &mut Vec<u8>) {
+        let before = self.keywords.len();
+        for m in &self.messages {
+            for k in &m.flags.keywords {
+                if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    self.keywords.insert(k.clone());
+                }
+            }
+        }
+        if self.keywords.len() != before {
+            self.flags_responses(out);
+        }
+    }
+
+    /// Removes messages this session expunged itself and writes their EXPUNGE
+    /// responses (EXPUNGE, UID EXPUNGE, MOVE, where they are required).
+    pub fn expunged_by_us(&mut self, uids: &[u32], out: &mut Vec<u8>) {
+        for &uid in uids {
+            if let Some(i) = self.index_of(uid) {
+                out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                self.messages.remove(i);
+                self.recent.remove(&uid);
+                self.pending_expunge.remove(&uid);
+            }
+        }
+        self.saved.retain(|u| !uids.contains(u));
+    }
+
+    /// Catches up with the store and writes the untagged responses the client may
+    /// see now: EXPUNGE only if `allow_expunge`, then EXISTS/RECENT for new
+    /// messages and FETCH FLAGS for flags changed elsewhere.
+    pub async fn refresh(
+        &mut self,
+        store: &Store,
+        allow_expunge: bool,
+        rev2: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let mut flag_changes = Vec::new();
+        let mut added = false;
+        if self.dirty {
+            self.dirty = false;
+            let changes = store.changes_since(self.mailbox.id, self.modseq).await?;
+            for uid in changes.expunged {
+                if self.index_of(uid).is_some() {
+                    self.pending_expunge.insert(uid);
+                }
+            }
+            let max_uid = self.messages.last().map_or(0, |m| m.uid);
+            let mut new = Vec::new();
+            for meta in changes.changed {
+                if meta.uid > max_uid {
+                    new.push(meta);
+                } else if let Some(i) = self.index_of(meta.uid) {
+                    if self.messages[i].flags != meta.flags {
+                        flag_changes.push(meta.uid);
+                    }
+                    self.messages[i] = meta;
+                }
+            }
+            if !new.is_empty() {
+                added = true;
+                if self.claims_recent && !rev2 {
+                    let (before, after) = store.claim_recent(self.mailbox.id).await?;
+                    for m in &new {
+                        if m.uid > before && m.uid <= after {
+                            self.recent.insert(m.uid);
+                        }
+                    }
+                }
+                self.messages.extend(new);
+            }
+            self.modseq = self.modseq.max(changes.highest_modseq);
+            self.mailbox.uid_next = changes.uid_next;
+        }
+        if allow_expunge && !self.pending_expunge.is_empty() {
+            let uids: Vec<u32> = std::mem::take(&mut self.pending_expunge)
+                .into_iter()
+                .collect();
+            self.expunged_by_us(&uids, out);
+        }
+        self.announce_keywords(out);
+        if added {
+            out.extend_from_slice(format!("* {} EXISTS\r\n", self.exists()).as_bytes());
+            if !rev2 {
+                out.extend_from_slice(format!("* {} RECENT\r\n", self.recent_count()).as_bytes());
+            }
+        }
+        for uid in flag_changes {
+            if let Some(i) = self.index_of(uid)
+                && !self.pending_expunge.contains(&uid)
+            {
+                let m = &self.messages[i];
+                out.extend_from_slice(
+                    format!(
+                        "* {} FETCH (UID {} FLAGS {})\r\n",
+                        i + 1,
+                        uid,
+                        encode::flag_list(&m.flags, !rev2 && self.recent.contains(&uid))
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY).
+//!
+//! ENVELOPE, BODY and BODYSTRUCTURE come pre-encoded from the store; sections are
+//! cut from the raw message by mailroom-message. Non-PEEK body fetches set \Seen
+//! first and report the new flags in the same FETCH response (as Dovecot does).
+
+use std::collections::HashMap;
+
+use mailroom_store::{FlagOp, Flags, MessageInfo, uid_ranges};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{CmdResult, Session, Tagged};
+use crate::proto::encode;
+use crate::proto::types::{FetchAttr, SequenceSet};
+
+/// Applies `<origin.length>` to section data.
+fn partial(data: &[u8], range: Option<(u32, u32)>) -> &[u8] {
+    match range {
+        None => data,
+        Some((start, len)) => {
+            let start = (start as usize).min(data.len());
+            let end = start.saturating_add(len as usize).min(data.len());
+            &data[start..end]
+        }
+    }
+}
+
+fn partial_label(range: Option<(u32, u32)>) -> String {
+    range.map(|(s, _)| format!("<{s}>")).unwrap_or_default()
+}
+
+fn part_label(part: &[u32]) -> String {
+    part.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    pub(super) async fn fetch(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        mut attrs: Vec<FetchAttr>,
+    ) -> CmdResult {
+        let indexes = {
+            let Some(sel) = self.selected.as_ref() else {
+                return Ok(Tagged::Bad("No mailbox selected".into()));
+            };
+            match sel.resolve(set, uid) {
+                Ok(i) => i,
+                Err(e) => return Ok(Tagged::Bad(e)),
+            }
+        };
+        if uid && !attrs.contains(&FetchAttr::Uid) {
+            attrs.insert(0, FetchAttr::Uid);
+        }
+        let need_info = attrs
+            .iter()
+            .any(|a| !matches!(a, FetchAttr::Uid | FetchAttr::Flags));
+        let need_views = attrs.iter().any(|a| {
+            matches!(
+                a,
+                FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
+            )
+        });
+        let need_raw = attrs.iter().any(|a| {
+            matches!(
+                a,
+                FetchAttr::Rfc822
+                    | FetchAttr::Rfc822Header
+                    | FetchAttr::Rfc822Text
+                    | FetchAttr::BodySection { .. }
+                    | FetchAttr::Binary { .. }
+                    | FetchAttr::BinarySize { .. }
+            )
+        });
+        let sets_seen = attrs.iter().any(FetchAttr::sets_seen);
+
+        let Some(sel) = self.selected.as_mut() else {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        };
+        let mailbox_id = sel.mailbox.id;
+        let uids: Vec<u32> = indexes
+            .iter()
+            .map(|&i| sel.message(i).uid)
+            .filter(|u| !sel.is_expunged(*u))
+            .collect();
+        let mut expunge_issued = uids.len() != indexes.len();
+
+        // Implicit \Seen (RFC 9051 §6.4.5), before the data is sent.
+        let mut seen_now = Vec::new();
+        if sets_seen && !sel.read_only {
+            let unseen: Vec<u32> = uids
+                .iter()
+                .copied()
+                .filter(|u| {
+                    sel.index_of(*u)
+                        .is_some_and(|i| !sel.message(i).flags.has(Flags::SEEN))
+                })
+                .collect();
+            if !unseen.is_empty() {
+                let seen = Flags {
+                    system: Flags::SEEN,
+                    ..Flags::default()
+                };
+                let update = self
+                    .store
+                    .store_flags(mailbox_id, uid_ranges(&unseen), FlagOp::Add, seen, None)
+                    .await?;
+                for meta in &update.messages {
+                    sel.update_flags(meta);
+                }
+                seen_now = update.changed;
+            }
+        }
+
+        let infos: HashMap<u32, MessageInfo> = if need_info && !uids.is_empty() {
+            self.store
+                .fetch_info(mailbox_id, &uid_ranges(&uids))
+                .await?
+                .into_iter()
+                .map(|i| (i.uid, i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+
+        let rev2 = self.rev2;
+        let mut unknown_cte = false;
+        for &index in &indexes {
+            let Some(sel) = self.selected.as_ref() else {
+                break;
+            };
+            let meta = sel.message(index).clone();
+            if sel.is_expunged(meta.uid) {
+                continue;
+            }
+            let recent = !rev2 && sel.is_recent(meta.uid);
+            let info = infos.get(&meta.uid);
+            if need_info && info.is_none() {
+                // Expunged after our view was last synchronised.
+                expunge_issued = true;
+                continue;
+            }
+            let views = match (need_views, info) {
+                (true, Some(info)) => Some(self.store.content_views(info.content_id).await?),
+                _ => None,
+            };
+            let raw = match (need_raw, info) {
+                (true, Some(info)) => Some(self.store.content_raw(info.content_id).await?),
+                _ => None,
+            };
+            let raw = raw.as_deref().unwrap_or_default();
+            let mut items: Vec<Vec<u8>> = Vec::with_capacity(attrs.len() + 1);
+            for attr in &attrs {
+                let mut item = Vec::new();
+                match attr {
+                    FetchAttr::Uid => {
+                        item.extend_from_slice(format!("UID {}", meta.uid).as_bytes())
+                    }
+                    FetchAttr::Flags => item.extend_from_slice(
+                        format!("FLAGS {}", encode::flag_list(&meta.flags, recent)).as_bytes(),
+                    ),
+                    FetchAttr::InternalDate => {
+                        if let Some(info) = info {
+                            item.extend_from_slice(
+                                format!(
+                                    "INTERNALDATE {}",
+                                    encode::internal_date(info.internal_date, info.internal_offset)
+                                )
+                                .as_bytes(),
+                            );
+                        }
+                    }
+                    FetchAttr::Rfc822Size => {
+                        if let Some(info) = info {
+                            item.extend_from_slice(format!("RFC822.SIZE {}", info.size).as_bytes());
+                        }
+                    }
+                    FetchAttr::Envelope => {
+                        if let Some(v) = &views {
+                            item.extend_from_slice(format!("ENVELOPE {}", v.envelope).as_bytes());
+                        }
+                    }
+                    FetchAttr::Body => {
+                        if let Some(v) = &views {
+                            item.extend_from_slice(format!("BODY {}", v.body).as_bytes());
+                        }
+                    }
+                    FetchAttr::BodyStructure => {
+                        if let Some(v) = &views {
+                            item.extend_from_slice(
+                                format!("BODYSTRUCTURE {}", v.body_structure).as_bytes(),
+                            );
+                        }
+                    }
+                    FetchAttr::Rfc822 => {
+                        item.extend_from_slice(b"RFC822 ");
+                        encode::write_literal(&mut item, raw);
+                    }
+                    FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
+                        let text = if *attr == FetchAttr::Rfc822Header {
+                            mailroom_message::SectionText::Header
+                        } else {
+                            mailroom_message::SectionText::Text
+                        };
+                        let data = mailroom_message::section(
+                            raw,
+                            &mailroom_message::Section {
+                                part: vec![],
+                                text: Some(text),
+                            },
+                        )
+                        .unwrap_or_default();
+                        item.extend_from_slice(if *attr == FetchAttr::Rfc822Header {
+                            b"RFC822.HEADER "
+                        } else {
+                            b"RFC822.TEXT "
+                        });
+                        encode::write_literal(&mut item, &data);
+                    }
+                    FetchAttr::BodySection {
+                        section,
+                        label,
+                        partial: range,
+                        ..
+                    } => {
+                        item.extend_from_slice(
+                            format!("BODY[{label}]{} ", partial_label(*range)).as_bytes(),
+                        );
+                        match mailroom_message::section(raw, section) {
+                            Some(data) => encode::write_literal(&mut item, partial(&data, *range)),
+                            None => item.extend_from_slice(b"NIL"),
+                        }
+                    }
+                    FetchAttr::Binary {
+                        part,
+                        partial: range,
+                        ..
+                    } => match mailroom_message::binary(raw, part) {
+                        Ok(data) => {
+                            item.extend_from_slice(
+                                format!("BINARY[{}]{} ", part_label(part), partial_label(*range))
+                                    .as_bytes(),
+                            );
+                            match data {
+                                Some(data) => {
+                                    let data = partial(&data, *range);
+                                    // RFC 3516 §4.3: literal8 when the content has NUL.
+                                    if data.contains(&0) {
+                                        item.push(b'~');
+                                    }
+                                    item.extend_from_slice(
+                                        format!("{{{}}}\r\n", data.len()).as_bytes(),
+                                    );
+                                    item.extend_from_slice(data);
+                                }
+                                None => item.extend_from_slice(b"NIL"),
+                            }
+                        }
+                        Err(_) => unknown_cte = true,
+                    },
+                    FetchAttr::BinarySize { part } => match mailroom_message::binary(raw, part) {
+                        Ok(data) => item.extend_from_slice(
+                            format!(
+                                "BINARY.SIZE[{}] {}",
+                                part_label(part),
+                                data.map_or(0, |d| d.len())
+                            )
+                            .as_bytes(),
+                        ),
+                        Err(_) => unknown_cte = true,
+                    },
+                }
+                if !item.is_empty() {
+                    items.push(item);
+                }
+            }
+            if unknown_cte {
+                return Ok(Tagged::No(
+                    "[UNKNOWN-CTE] Cannot decode the content transfer encoding of that part".into(),
+                ));
+            }
+            if seen_now.contains(&meta.uid) && !attrs.contains(&FetchAttr::Flags) {
+                items
+                    .push(format!("FLAGS {}", encode::flag_list(&meta.flags, recent)).into_bytes());
+            }
+            self.out
+                .extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(b' ');
+                }
+                self.out.extend_from_slice(item);
+            }
+            self.out.extend_from_slice(b")\r\n");
+            if self.out.len() > 256 * 1024 {
+                self.flush_out().await?;
+            }
+        }
+        if expunge_issued {
+            return Ok(Tagged::No(
+                "[EXPUNGEISSUED] Some of the requested messages no longer exist".into(),
+            ));
+        }
+        Ok(Tagged::Ok("FETCH completed".into()))
+    }
+}

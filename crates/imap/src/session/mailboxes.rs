@@ -1,0 +1,544 @@
+//! Mailbox commands: SELECT/EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+//! UNSUBSCRIBE, LIST (RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154
+//! SPECIAL-USE), LSUB, STATUS and APPEND (RFC 3502 MULTIAPPEND, RFC 4315 APPENDUID).
+
+use std::collections::{BTreeMap, HashSet};
+
+use mailroom_store::{DELIMITER, FlagOp, Flags, Mailbox, StoreError, uid_ranges};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{CmdResult, Error, Session, State, Tagged};
+use crate::proto::encode;
+use crate::proto::types::{AppendMessage, ListReturn, ListSelection, StatusItem};
+use crate::selected::Selected;
+
+/// `*` matches anything, `%` anything but the delimiter (RFC 9051 §6.3.9).
+/// INBOX matches case-insensitively.
+fn pattern_matches(pattern: &[char], name: &[char]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some(('*', rest)) => (0..=name.len()).any(|i| pattern_matches(rest, &name[i..])),
+        Some(('%', rest)) => {
+            let mut i = 0;
+            loop {
+                if pattern_matches(rest, &name[i..]) {
+                    return true;
+                }
+                if i >= name.len() || name[i] == DELIMITER {
+                    return false;
+                }
+                i += 1;
+            }
+        }
+        Some((c, rest)) => name.first() == Some(c) && pattern_matches(rest, &name[1..]),
+    }
+}
+
+/// Matches a mailbox name against a pattern, treating a leading INBOX in
+/// either case-insensitively.
+fn matches(pattern: &str, name: &str) -> bool {
+    let canon = |s: &str| -> Vec<char> {
+        if let (Some(head), Some(tail)) = (s.get(..5), s.get(5..))
+            && head.eq_ignore_ascii_case("INBOX")
+            && (tail.is_empty() || tail.starts_with(DELIMITER))
+        {
+            format!("INBOX{tail}").chars().collect()
+        } else {
+            s.chars().collect()
+        }
+    };
+    let p = canon(pattern);
+    // Limit the backtracking work on hostile patterns.
+    if p.iter().filter(|c| **c == '*' || **c == '%').count() > 10 {
+        return false;
+    }
+    pattern_matches(&p, &canon(name))
+}
+
+const SPECIAL_USES: [&str; 7] = [
+    "\\All",
+    "\\Archive",
+    "\\Drafts",
+    "\\Flagged",
+    "\\Junk",
+    "\\Sent",
+    "\\Trash",
+];
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    fn name_or_no(&self, wire: &str) -> Result<String, Tagged> {
+        self.mailbox_name(wire)
+    }
+
+    pub(super) async fn select(&mut self, wire: &str, read_only: bool) -> CmdResult {
+        // Selecting (even unsuccessfully) closes the current mailbox without expunging.
+        if self.selected.take().is_some() {
+            self.out
+                .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
+        }
+        self.state = State::Authenticated;
+        let name = match self.name_or_no(wire) {
+            Ok(n) => n,
+            Err(t) => return Ok(t),
+        };
+        let Some(mailbox) = self.store.mailbox(self.account_id(), &name).await? else {
+            return Ok(Tagged::No("[NONEXISTENT] Mailbox does not exist".into()));
+        };
+        if mailbox.noselect {
+            return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
+        }
+        // Read the mailbox row first, then the index: the index is at least as new as
+        // its MODSEQ, so the change feed can only repeat changes, never miss one.
+        let messages = self.store.message_index(mailbox.id).await?;
+        let claims_recent = !self.rev2 && !read_only;
+        let mut recent = HashSet::new();
+        if claims_recent {
+            let (before, after) = self.store.claim_recent(mailbox.id).await?;
+            recent.extend(
+                messages
+                    .iter()
+                    .map(|m| m.uid)
+                    .filter(|&u| u > before && u <= after),
+            );
+        }
+        let mut status_recent = recent.len() as u32;
+        if read_only && !self.rev2 {
+            status_recent = self.store.mailbox_status(mailbox.id).await?.recent;
+        }
+        // Changes committed since we read the index arrive through the feed.
+        while self.changes.try_recv().is_ok() {}
+        let mut sel = Selected::new(mailbox, read_only, messages, recent, claims_recent);
+        sel.dirty = true;
+        let mut out = Vec::new();
+        sel.flags_responses(&mut out);
+        out.extend_from_slice(format!("* {} EXISTS\r\n", sel.exists()).as_bytes());
+        if !self.rev2 {
+            out.extend_from_slice(format!("* {status_recent} RECENT\r\n").as_bytes());
+            if let Some(first) = sel.first_unseen() {
+                out.extend_from_slice(format!("* OK [UNSEEN {first}] First unseen\r\n").as_bytes());
+            }
+        }
+        out.extend_from_slice(
+            format!(
+                "* OK [UIDVALIDITY {}] UIDs valid\r\n",
+                sel.mailbox.uid_validity
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(
+            format!(
+                "* OK [UIDNEXT {}] Predicted next UID\r\n",
+                sel.mailbox.uid_next
+            )
+            .as_bytes(),
+        );
+        if self.rev2 {
+            out.extend_from_slice(b"* LIST () \"/\" ");
+            self.write_mailbox(&mut out, &sel.mailbox.name);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.out.extend_from_slice(&out);
+        self.selected = Some(sel);
+        self.state = State::Selected;
+        Ok(Tagged::Ok(if read_only {
+            "[READ-ONLY] EXAMINE completed".into()
+        } else {
+            "[READ-WRITE] SELECT completed".into()
+        }))
+    }
+
+    pub(super) async fn create(&mut self, wire: &str, special_use: &[String]) -> CmdResult {
+        let name = match self.name_or_no(wire) {
+            Ok(n) => n,
+            Err(t) => return Ok(t),
+        };
+        let mut use_attr = None;
+        for attr in special_use {
+            match SPECIAL_USES.iter().find(|s| s.eq_ignore_ascii_case(attr)) {
+                Some(s) if use_attr.is_none() => use_attr = Some(*s),
+                Some(_) => {
+                    return Ok(Tagged::No(
+                        "[USEATTR] Only one special-use attribute per mailbox".into(),
+                    ));
+                }
+                None => {
+                    return Ok(Tagged::No(format!(
+                        "[USEATTR] {attr} is not a special-use attribute"
+                    )));
+                }
+            }
+        }
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Ok(Tagged::No("[ALREADYEXISTS] Mailbox already exists".into()));
+        }
+        match self
+            .store
+            .create_mailbox(self.account_id(), &name, use_attr)
+            .await
+        {
+            Ok(_) => Ok(Tagged::Ok("CREATE completed".into())),
+            Err(StoreError::AlreadyExists { .. }) => {
+                Ok(Tagged::No("[ALREADYEXISTS] Mailbox already exists".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn delete(&mut self, wire: &str) -> CmdResult {
+        let name = match self.name_or_no(wire) {
+            Ok(n) => n,
+            Err(t) => return Ok(t),
+        };
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Ok(Tagged::No("[CANNOT] INBOX cannot be deleted".into()));
+        }
+        self.store.delete_mailbox(self.account_id(), &name).await?;
+        Ok(Tagged::Ok("DELETE completed".into()))
+    }
+
+    pub(super) async fn rename(&mut self, from: &str, to: &str) -> CmdResult {
+        let (from, to) = match (self.name_or_no(from), self.name_or_no(to)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(t), _) | (_, Err(t)) => return Ok(t),
+        };
+        match self
+            .store
+            .rename_mailbox(self.account_id(), &from, &to)
+            .await
+        {
+            Ok(_) => Ok(Tagged::Ok("RENAME completed".into())),
+            Err(StoreError::AlreadyExists { .. }) => Ok(Tagged::No(
+                "[ALREADYEXISTS] Target mailbox already exists".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn subscribe(&mut self, wire: &str, on: bool) -> CmdResult {
+        let name = match self.name_or_no(wire) {
+            Ok(n) => n,
+            Err(t) => return Ok(t),
+        };
+        if on {
+            self.store
+                .subscribe_mailbox(self.account_id(), &name)
+                .await?;
+            Ok(Tagged::Ok("SUBSCRIBE completed".into()))
+        } else {
+            match self
+                .store
+                .unsubscribe_mailbox(self.account_id(), &name)
+                .await
+            {
+                // Dovecot answers OK for a name that was not subscribed.
+                Ok(()) | Err(StoreError::NotFound { .. }) => {
+                    Ok(Tagged::Ok("UNSUBSCRIBE completed".into()))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+
+    /// Decodes a LIST pattern; `*` and `%` survive modified UTF-7 decoding.
+    fn pattern_name(&self, reference: &str, pattern: &str) -> String {
+        let joined = format!("{reference}{pattern}");
+        if self.utf8 {
+            joined
+        } else {
+            crate::proto::utf7::decode(&joined).unwrap_or(joined)
+        }
+    }
+
+    pub(super) async fn list(
+        &mut self,
+        reference: &str,
+        patterns: &[String],
+        selection: ListSelection,
+        returns: ListReturn,
+        extended: bool,
+    ) -> CmdResult {
+        if !extended && patterns.len() == 1 && patterns[0].is_empty() {
+            // RFC 9051 §6.3.9: the hierarchy delimiter and root.
+            self.out
+                .extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
+            return Ok(Tagged::Ok("LIST completed".into()));
+        }
+        let account = self.account_id();
+        let all = self.store.list_mailboxes(account).await?;
+        let by_name: BTreeMap<&str, &Mailbox> = all.iter().map(|m| (m.name.as_str(), m)).collect();
+        let need_subs = selection.subscribed || returns.subscribed;
+        let subs: Vec<String> = if need_subs {
+            self.store.subscriptions(account).await?
+        } else {
+            Vec::new()
+        };
+        let subscribed: HashSet<&str> = subs.iter().map(String::as_str).collect();
+        let patterns: Vec<String> = patterns
+            .iter()
+            .map(|p| self.pattern_name(reference, p))
+            .collect();
+        let matched = |name: &str| patterns.iter().any(|p| matches(p, name));
+        let has_children = |name: &str| {
+            let prefix = format!("{name}{DELIMITER}");
+            all.iter().any(|m| m.name.starts_with(&prefix))
+        };
+        // Special-use attributes in every LIST response, as Dovecot does (RFC 6154 §2 allows it).
+        let show_special = true;
+
+        // Candidates: (name, extra CHILDINFO)
+        let mut names: Vec<(String, bool)> = Vec::new();
+        if selection.subscribed {
+            let mut seen = HashSet::new();
+            for s in &subs {
+                if matched(s) && seen.insert(s.clone()) {
+                    names.push((s.clone(), false));
+                }
+            }
+            if selection.recursive_match {
+                // Parents that match and have subscribed descendants (RFC 5258 §3.5).
+                for s in &subs {
+                    let mut parent = s.as_str();
+                    while let Some(i) = parent.rfind(DELIMITER) {
+                        parent = &parent[..i];
+                        if matched(parent)
+                            && !subscribed.contains(parent)
+                            && seen.insert(parent.to_string())
+                        {
+                            names.push((parent.to_string(), true));
+                        }
+                    }
+                }
+            }
+        } else {
+            for m in &all {
+                if selection.special_use && m.special_use.is_none() {
+                    continue;
+                }
+                if matched(&m.name) {
+                    names.push((m.name.clone(), false));
+                }
+            }
+        }
+        names.sort_by(|a, b| (a.0 != "INBOX", &a.0).cmp(&(b.0 != "INBOX", &b.0)));
+
+        let mut out = Vec::new();
+        let mut status_of = Vec::new();
+        for (name, childinfo) in &names {
+            let mb = by_name.get(name.as_str());
+            let mut attrs: Vec<&str> = Vec::new();
+            match mb {
+                None => attrs.push("\\NonExistent"),
+                Some(mb) => {
+                    if mb.noselect {
+                        attrs.push("\\Noselect");
+                    }
+                    attrs.push(if has_children(name) {
+                        "\\HasChildren"
+                    } else {
+                        "\\HasNoChildren"
+                    });
+                    if show_special && let Some(su) = &mb.special_use {
+                        attrs.push(su.as_str());
+                    }
+                    if !mb.noselect && returns.status.is_some() {
+                        status_of.push((name.clone(), mb.id));
+                    }
+                }
+            }
+            if need_subs && subscribed.contains(name.as_str()) {
+                attrs.push("\\Subscribed");
+            }
+            out.extend_from_slice(format!("* LIST ({}) \"/\" ", attrs.join(" ")).as_bytes());
+            self.write_mailbox(&mut out, name);
+            if *childinfo {
+                out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
+            out.extend_from_slice(b"\r\n");
+            if let Some(items) = &returns.status
+                && let Some((n, id)) = status_of.last()
+                && n == name
+            {
+                let line = self.status_line(*id, n, items).await?;
+                out.extend_from_slice(&line);
+            }
+        }
+        self.out.extend_from_slice(&out);
+        Ok(Tagged::Ok("LIST completed".into()))
+    }
+
+    pub(super) async fn lsub(&mut self, reference: &str, pattern: &str) -> CmdResult {
+        let account = self.account_id();
+        let pattern = self.pattern_name(reference, pattern);
+        let subs = self.store.subscriptions(account).await?;
+        let all = self.store.list_mailboxes(account).await?;
+        let mut lines: BTreeMap<String, bool> = BTreeMap::new();
+        for s in &subs {
+            if matches(&pattern, s) {
+                let noselect = all.iter().any(|m| m.name == *s && m.noselect);
+                lines.insert(s.clone(), noselect);
+            } else {
+                // RFC 3501 §6.3.9: with `%`, a parent of a subscribed name that is
+                // not itself subscribed is listed \Noselect.
+                let mut parent = s.as_str();
+                while let Some(i) = parent.rfind(DELIMITER) {
+                    parent = &parent[..i];
+                    if matches(&pattern, parent) && !subs.iter().any(|x| x == parent) {
+                        lines.entry(parent.to_string()).or_insert(true);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (name, noselect) in lines {
+            out.extend_from_slice(
+                format!(
+                    "* LSUB ({}) \"/\" ",
+                    if noselect { "\\Noselect" } else { "" }
+                )
+                .as_bytes(),
+            );
+            self.write_mailbox(&mut out, &name);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.out.extend_from_slice(&out);
+        Ok(Tagged::Ok("LSUB completed".into()))
+    }
+
+    async fn status_line(
+        &self,
+        mailbox_id: i64,
+        name: &str,
+        items: &[StatusItem],
+    ) -> Result<Vec<u8>, Error> {
+        let st = self.store.mailbox_status(mailbox_id).await?;
+        let mut values = Vec::new();
+        for item in items {
+            let v = match item {
+                StatusItem::Messages => st.messages as u64,
+                StatusItem::UidNext => st.uid_next as u64,
+                StatusItem::UidValidity => st.uid_validity as u64,
+                StatusItem::Unseen => st.unseen as u64,
+                StatusItem::Deleted => st.deleted as u64,
+                StatusItem::Size => st.size,
+                StatusItem::Recent => {
+                    if self.rev2 {
+                        continue;
+                    }
+                    st.recent as u64
+                }
+            };
+            values.push(format!("{} {v}", item.name()));
+        }
+        let mut out = b"* STATUS ".to_vec();
+        self.write_mailbox(&mut out, name);
+        out.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
+        Ok(out)
+    }
+
+    pub(super) async fn status(&mut self, wire: &str, items: &[StatusItem]) -> CmdResult {
+        let name = match self.name_or_no(wire) {
+            Ok(n) => n,
+            Err(t) => return Ok(t),
+        };
+        let Some(mb) = self.store.mailbox(self.account_id(), &name).await? else {
+            return Ok(Tagged::No("[NONEXISTENT] Mailbox does not exist".into()));
+        };
+        if mb.noselect {
+            return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
+        }
+        let line = self.status_line(mb.id, &mb.name, items).await?;
+        self.out.extend_from_slice(&line);
+        Ok(Tagged::Ok("STATUS completed".into()))
+    }
+
+    pub(super) async fn append(&mut self, wire: &str, messages: Vec<AppendMessage>) -> CmdResult {
+        let name = match self.name_or_no(wire) {
+            Ok(n) => n,
+            Err(t) => return Ok(t),
+        };
+        let Some(mb) = self.store.mailbox(self.account_id(), &name).await? else {
+            return Ok(Tagged::No("[TRYCREATE] Mailbox does not exist".into()));
+        };
+        if mb.noselect {
+            return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
+        }
+        let max = self.config.limits.max_message_size.0;
+        let mut prepared = Vec::with_capacity(messages.len());
+        for m in messages {
+            let flags = match Flags::from_names(&m.flags) {
+                Ok(f) => f,
+                Err(e) => return Ok(Tagged::Bad(format!("Invalid flag: {e}"))),
+            };
+            if m.data.is_empty() {
+                return Ok(Tagged::No("[CANNOT] Cannot append an empty message".into()));
+            }
+            if m.data.len() as u64 > max {
+                return Ok(Tagged::No(format!(
+                    "[TOOBIG] Message too large (the limit is {max} octets)"
+                )));
+            }
+            prepared.push((m.data, flags, m.date));
+        }
+        let mut uids = Vec::new();
+        let mut validity = mb.uid_validity;
+        for (data, flags, date) in prepared {
+            match self.store.append(mb.id, data, flags, date).await {
+                Ok((v, uid)) => {
+                    validity = v;
+                    uids.push(uid);
+                }
+                Err(e) => {
+                    // MULTIAPPEND is all or nothing (RFC 3502 §6.3.11): take back what
+                    // was stored before the failure.
+                    if !uids.is_empty() {
+                        let ranges = uid_ranges(&uids);
+                        let deleted = Flags {
+                            system: Flags::DELETED,
+                            ..Flags::default()
+                        };
+                        if self
+                            .store
+                            .store_flags(mb.id, ranges.clone(), FlagOp::Add, deleted, None)
+                            .await
+                            .is_ok()
+                        {
+                            let _ = self.store.expunge(mb.id, Some(ranges)).await;
+                        }
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(Tagged::Ok(format!(
+            "[APPENDUID {validity} {}] APPEND completed",
+            encode::sequence_set(&uids)
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn list_patterns() {
+        assert!(matches("*", "a/b/c"));
+        assert!(matches("%", "a"));
+        assert!(!matches("%", "a/b"));
+        assert!(matches("a/%", "a/b"));
+        assert!(!matches("a/%", "a/b/c"));
+        assert!(matches("a*", "a/b/c"));
+        assert!(matches("inbox", "INBOX"));
+        assert!(matches("Inbox/%", "INBOX/x"));
+        assert!(!matches("inbox2", "INBOX"));
+        assert!(matches("%/%", "a/b"));
+        assert!(matches("Entw*", "Entwürfe"));
+        assert!(matches("*", "äöü"));
+        assert!(!matches("inbox", "ä"));
+        assert!(!matches("b", "a"));
+        assert!(!matches(
+            "*%*%*%*%*%*%*%*%*%*%*%",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"
+        ));
+    }
+}

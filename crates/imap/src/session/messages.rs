@@ -1,0 +1,206 @@
+//! Message commands of the selected state: STORE, COPY, MOVE (RFC 6851), EXPUNGE,
+//! UID EXPUNGE (RFC 4315), CLOSE and UNSELECT.
+
+use mailroom_store::{FlagOp, Flags, StoreError, uid_ranges};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{CmdResult, Session, State, Tagged};
+use crate::proto::encode;
+use crate::proto::types::SequenceSet;
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// The UIDs a sequence set names in the selected mailbox, or the BAD for it.
+    pub(super) fn resolve_uids(&self, set: &SequenceSet, uid: bool) -> Result<Vec<u32>, Tagged> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Err(Tagged::Bad("No mailbox selected".into()));
+        };
+        let indexes = sel.resolve(set, uid).map_err(Tagged::Bad)?;
+        Ok(indexes.into_iter().map(|i| sel.message(i).uid).collect())
+    }
+
+    pub(super) async fn store_flags(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        op: FlagOp,
+        silent: bool,
+        names: &[String],
+    ) -> CmdResult {
+        let flags = match Flags::from_names(names) {
+            Ok(f) => f,
+            Err(e) => return Ok(Tagged::Bad(format!("Invalid flag: {e}"))),
+        };
+        let uids = match self.resolve_uids(set, uid) {
+            Ok(u) => u,
+            Err(t) => return Ok(t),
+        };
+        let Some(sel) = self.selected.as_mut() else {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        };
+        if sel.read_only {
+            return Ok(Tagged::No("[READ-ONLY] Mailbox is read-only".into()));
+        }
+        let live: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| !sel.is_expunged(*u))
+            .collect();
+        let expunged = live.len() != uids.len();
+        if !live.is_empty() {
+            let update = self
+                .store
+                .store_flags(sel.mailbox.id, uid_ranges(&live), op, flags, None)
+                .await?;
+            for meta in &update.messages {
+                sel.update_flags(meta);
+            }
+        }
+        sel.announce_keywords(&mut self.out);
+        if !silent {
+            for u in &live {
+                if let Some(i) = sel.index_of(*u) {
+                    let m = sel.message(i);
+                    let flags = encode::flag_list(&m.flags, !self.rev2 && sel.is_recent(m.uid));
+                    let line = if uid {
+                        format!("* {} FETCH (UID {} FLAGS {flags})\r\n", i + 1, m.uid)
+                    } else {
+                        format!("* {} FETCH (FLAGS {flags})\r\n", i + 1)
+                    };
+                    self.out.extend_from_slice(line.as_bytes());
+                }
+            }
+        }
+        if expunged {
+            return Ok(Tagged::No(
+                "[EXPUNGEISSUED] Some of the requested messages no longer exist".into(),
+            ));
+        }
+        Ok(Tagged::Ok("STORE completed".into()))
+    }
+
+    pub(super) async fn copy(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        wire: &str,
+        is_move: bool,
+    ) -> CmdResult {
+        let name = match self.mailbox_name(wire) {
+            Ok(n) => n,
+            Err(t) => return Ok(t),
+        };
+        let uids = match self.resolve_uids(set, uid) {
+            Ok(u) => u,
+            Err(t) => return Ok(t),
+        };
+        let Some(target) = self.store.mailbox(self.account_id(), &name).await? else {
+            return Ok(Tagged::No("[TRYCREATE] Mailbox does not exist".into()));
+        };
+        if target.noselect {
+            return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
+        }
+        let Some(sel) = self.selected.as_mut() else {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        };
+        if is_move && sel.read_only {
+            return Ok(Tagged::No("[READ-ONLY] Mailbox is read-only".into()));
+        }
+        let verb = if is_move { "MOVE" } else { "COPY" };
+        let live: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| !sel.is_expunged(*u))
+            .collect();
+        if live.is_empty() {
+            if uids.is_empty() {
+                return Ok(Tagged::Ok(format!("{verb} completed, no messages")));
+            }
+            return Ok(Tagged::No(
+                "[EXPUNGEISSUED] The messages no longer exist".into(),
+            ));
+        }
+        let result = if is_move {
+            if target.id == sel.mailbox.id {
+                return Ok(Tagged::No(
+                    "[CANNOT] Source and destination are the same mailbox".into(),
+                ));
+            }
+            self.store
+                .move_messages(sel.mailbox.id, uid_ranges(&live), target.id)
+                .await
+        } else {
+            self.store
+                .copy_messages(sel.mailbox.id, uid_ranges(&live), target.id)
+                .await
+        };
+        let result = match result {
+            Ok(r) => r,
+            Err(StoreError::OverQuota) => {
+                return Ok(Tagged::No("[OVERQUOTA] Quota exceeded".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let src: Vec<u32> = result.pairs.iter().map(|p| p.0).collect();
+        let dst: Vec<u32> = result.pairs.iter().map(|p| p.1).collect();
+        let code = if src.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "[COPYUID {} {} {}] ",
+                result.uid_validity,
+                encode::sequence_set(&src),
+                encode::sequence_set(&dst)
+            )
+        };
+        if is_move {
+            // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
+            if !code.is_empty() {
+                self.out
+                    .extend_from_slice(format!("* OK {code}Moved\r\n").as_bytes());
+            }
+            sel.expunged_by_us(&src, &mut self.out);
+            Ok(Tagged::Ok("MOVE completed".into()))
+        } else {
+            Ok(Tagged::Ok(format!("{code}COPY completed")))
+        }
+    }
+
+    pub(super) async fn expunge(&mut self, uids: Option<&SequenceSet>) -> CmdResult {
+        let ranges = match uids {
+            None => None,
+            Some(set) => match self.resolve_uids(set, true) {
+                Ok(u) => Some(uid_ranges(&u)),
+                Err(t) => return Ok(t),
+            },
+        };
+        let Some(sel) = self.selected.as_mut() else {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        };
+        if sel.read_only {
+            return Ok(Tagged::No("[READ-ONLY] Mailbox is read-only".into()));
+        }
+        if ranges.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Tagged::Ok("EXPUNGE completed".into()));
+        }
+        let expunged = self.store.expunge(sel.mailbox.id, ranges).await?;
+        sel.expunged_by_us(&expunged, &mut self.out);
+        Ok(Tagged::Ok("EXPUNGE completed".into()))
+    }
+
+    /// CLOSE (`expunge` = true) and UNSELECT.
+    pub(super) async fn close(&mut self, expunge: bool) -> CmdResult {
+        let Some(sel) = self.selected.take() else {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        };
+        self.state = State::Authenticated;
+        if expunge && !sel.read_only {
+            // CLOSE expunges silently (RFC 9051 §6.4.1).
+            self.store.expunge(sel.mailbox.id, None).await?;
+        }
+        Ok(Tagged::Ok(if expunge {
+            "CLOSE completed".into()
+        } else {
+            "UNSELECT completed".into()
+        }))
+    }
+}

@@ -1,0 +1,258 @@
+//! SEARCH and UID SEARCH (RFC 9051 §6.4.4) with ESEARCH (RFC 4731) and SEARCHRES
+//! (RFC 5182). Text keys go to the store's indexes (FTS5 trigram for bodies); the
+//! rest is evaluated over the session's view of the mailbox.
+
+use std::collections::{HashMap, HashSet};
+
+use mailroom_store::{MessageInfo, MessageMeta, uid_ranges};
+use time::{Date, OffsetDateTime, UtcOffset};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{CmdResult, Session, Tagged};
+use crate::proto::encode;
+use crate::proto::types::{SearchKey, SearchReturn, SequenceSet};
+use crate::selected::Selected;
+
+/// A key answered by a store query.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TextQuery {
+    Header(String, String),
+    Body(String),
+    Text(String),
+}
+
+fn collect_queries(key: &SearchKey, out: &mut Vec<TextQuery>, needs_info: &mut bool) {
+    match key {
+        SearchKey::And(keys) => keys
+            .iter()
+            .for_each(|k| collect_queries(k, out, needs_info)),
+        SearchKey::Or(a, b) => {
+            collect_queries(a, out, needs_info);
+            collect_queries(b, out, needs_info);
+        }
+        SearchKey::Not(k) => collect_queries(k, out, needs_info),
+        SearchKey::Header { field, value } => {
+            out.push(TextQuery::Header(field.clone(), value.clone()))
+        }
+        SearchKey::Body(v) => out.push(TextQuery::Body(v.clone())),
+        SearchKey::Text(v) => out.push(TextQuery::Text(v.clone())),
+        SearchKey::Before(_)
+        | SearchKey::On(_)
+        | SearchKey::Since(_)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_)
+        | SearchKey::Larger(_)
+        | SearchKey::Smaller(_) => *needs_info = true,
+        _ => {}
+    }
+}
+
+/// The calendar date of a time in the zone it was given in (RFC 9051 §6.4.4
+/// compares dates "disregarding time and timezone").
+fn local_date(unix: i64, offset_minutes: i32) -> Option<Date> {
+    let offset = UtcOffset::from_whole_seconds(offset_minutes * 60).ok()?;
+    Some(
+        OffsetDateTime::from_unix_timestamp(unix)
+            .ok()?
+            .to_offset(offset)
+            .date(),
+    )
+}
+
+struct Context<'a> {
+    sel: &'a Selected,
+    infos: &'a HashMap<u32, MessageInfo>,
+    texts: &'a HashMap<TextQuery, HashSet<u32>>,
+    rev2: bool,
+}
+
+impl Context<'_> {
+    fn matches(&self, key: &SearchKey, seq: u32, meta: &MessageMeta) -> bool {
+        let info = self.infos.get(&meta.uid);
+        let internal = || info.and_then(|i| local_date(i.internal_date, i.internal_offset));
+        let sent = || {
+            info.and_then(|i| match i.sent_date {
+                Some((unix, off)) => local_date(unix, off),
+                None => local_date(i.internal_date, i.internal_offset),
+            })
+        };
+        let recent = !self.rev2 && self.sel.is_recent(meta.uid);
+        match key {
+            SearchKey::All => true,
+            SearchKey::And(keys) => keys.iter().all(|k| self.matches(k, seq, meta)),
+            SearchKey::Or(a, b) => self.matches(a, seq, meta) || self.matches(b, seq, meta),
+            SearchKey::Not(k) => !self.matches(k, seq, meta),
+            SearchKey::SequenceSet(SequenceSet::Saved) | SearchKey::Uid(SequenceSet::Saved) => {
+                self.sel.saved.contains(&meta.uid)
+            }
+            SearchKey::SequenceSet(set) => set
+                .numbers(self.sel.exists())
+                .iter()
+                .any(|&(a, b)| seq >= a && seq <= b),
+            SearchKey::Uid(set) => {
+                let largest = self.sel.messages().last().map_or(0, |m| m.uid);
+                set.numbers(largest)
+                    .iter()
+                    .any(|&(a, b)| meta.uid >= a && meta.uid <= b)
+            }
+            SearchKey::Flag { bit, set } => meta.flags.has(*bit) == *set,
+            SearchKey::Keyword { name, set } => meta.flags.has_keyword(name) == *set,
+            SearchKey::Recent => recent,
+            SearchKey::New => recent && !meta.flags.has(mailroom_store::Flags::SEEN),
+            SearchKey::Old => !recent,
+            SearchKey::Before(d) => internal().is_some_and(|x| x < *d),
+            SearchKey::On(d) => internal().is_some_and(|x| x == *d),
+            SearchKey::Since(d) => internal().is_some_and(|x| x >= *d),
+            SearchKey::SentBefore(d) => sent().is_some_and(|x| x < *d),
+            SearchKey::SentOn(d) => sent().is_some_and(|x| x == *d),
+            SearchKey::SentSince(d) => sent().is_some_and(|x| x >= *d),
+            SearchKey::Larger(n) => info.is_some_and(|i| i.size > *n),
+            SearchKey::Smaller(n) => info.is_some_and(|i| i.size < *n),
+            SearchKey::Header { field, value } => {
+                self.text(TextQuery::Header(field.clone(), value.clone()), meta.uid)
+            }
+            SearchKey::Body(v) => self.text(TextQuery::Body(v.clone()), meta.uid),
+            SearchKey::Text(v) => self.text(TextQuery::Text(v.clone()), meta.uid),
+        }
+    }
+
+    fn text(&self, q: TextQuery, uid: u32) -> bool {
+        self.texts.get(&q).is_some_and(|s| s.contains(&uid))
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    pub(super) async fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        returns: Option<Vec<SearchReturn>>,
+        key: SearchKey,
+    ) -> CmdResult {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        };
+        let mailbox_id = sel.mailbox.id;
+        let mut queries = Vec::new();
+        let mut needs_info = false;
+        collect_queries(&key, &mut queries, &mut needs_info);
+        let mut texts: HashMap<TextQuery, HashSet<u32>> = HashMap::new();
+        for q in queries {
+            if texts.contains_key(&q) {
+                continue;
+            }
+            let uids = match &q {
+                TextQuery::Header(field, value) => {
+                    self.store
+                        .search_header(mailbox_id, Some(field), value)
+                        .await?
+                }
+                TextQuery::Body(v) => self.store.search_body(mailbox_id, v).await?,
+                TextQuery::Text(v) => self.store.search_text(mailbox_id, v).await?,
+            };
+            texts.insert(q, uids.into_iter().collect());
+        }
+        let infos: HashMap<u32, MessageInfo> = if needs_info {
+            let all: Vec<u32> = sel.messages().iter().map(|m| m.uid).collect();
+            self.store
+                .fetch_info(mailbox_id, &uid_ranges(&all))
+                .await?
+                .into_iter()
+                .map(|i| (i.uid, i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let ctx = Context {
+            sel,
+            infos: &infos,
+            texts: &texts,
+            rev2: self.rev2,
+        };
+        let mut found: Vec<(u32, u32)> = Vec::new(); // (seq, uid)
+        for (i, meta) in sel.messages().iter().enumerate() {
+            if sel.is_expunged(meta.uid) {
+                continue;
+            }
+            if ctx.matches(&key, i as u32 + 1, meta) {
+                found.push((i as u32 + 1, meta.uid));
+            }
+        }
+        let numbers: Vec<u32> = found
+            .iter()
+            .map(|&(s, u)| if uid { u } else { s })
+            .collect();
+
+        let esearch = returns.is_some() || self.rev2;
+        let mut opts = returns.unwrap_or_default();
+        if opts.is_empty() {
+            opts.push(SearchReturn::All);
+        }
+        let has = |o: SearchReturn| opts.contains(&o);
+        if has(SearchReturn::Save) {
+            let uids: Vec<u32> = found.iter().map(|&(_, u)| u).collect();
+            let saved = if (has(SearchReturn::Min) || has(SearchReturn::Max))
+                && !has(SearchReturn::All)
+                && !has(SearchReturn::Count)
+            {
+                let mut s = Vec::new();
+                if has(SearchReturn::Min)
+                    && let Some(&u) = uids.first()
+                {
+                    s.push(u);
+                }
+                if has(SearchReturn::Max)
+                    && let Some(&u) = uids.last()
+                    && !s.contains(&u)
+                {
+                    s.push(u);
+                }
+                s
+            } else {
+                uids
+            };
+            if let Some(sel) = self.selected.as_mut() {
+                sel.saved = saved;
+            }
+        }
+        if !esearch {
+            let list: Vec<String> = numbers.iter().map(u32::to_string).collect();
+            self.out.extend_from_slice(
+                format!(
+                    "* SEARCH{}{}\r\n",
+                    if list.is_empty() { "" } else { " " },
+                    list.join(" ")
+                )
+                .as_bytes(),
+            );
+            return Ok(Tagged::Ok("SEARCH completed".into()));
+        }
+        if opts == [SearchReturn::Save] {
+            return Ok(Tagged::Ok("SEARCH completed, result saved".into()));
+        }
+        let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+        if uid {
+            line.push_str(" UID");
+        }
+        if has(SearchReturn::Min)
+            && let Some(n) = numbers.first()
+        {
+            line.push_str(&format!(" MIN {n}"));
+        }
+        if has(SearchReturn::Max)
+            && let Some(n) = numbers.last()
+        {
+            line.push_str(&format!(" MAX {n}"));
+        }
+        if has(SearchReturn::Count) {
+            line.push_str(&format!(" COUNT {}", numbers.len()));
+        }
+        if has(SearchReturn::All) && !numbers.is_empty() {
+            line.push_str(&format!(" ALL {}", encode::sequence_set(&numbers)));
+        }
+        line.push_str("\r\n");
+        self.out.extend_from_slice(line.as_bytes());
+        Ok(Tagged::Ok("SEARCH completed".into()))
+    }
+}
