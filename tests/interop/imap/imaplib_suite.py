@@ -19,6 +19,10 @@ USER = os.environ.get("IMAP_USER", "joe@example.org")
 PASS = os.environ.get("IMAP_PASS", "secret pass")
 PREFIX = "imaplib-%d" % os.getpid()
 
+# Commands imaplib does not know by name (it only checks the state).
+for _name in ("ID", "MOVE", "UNSELECT", "ENABLE"):
+    imaplib.Commands.setdefault(_name, ("NONAUTH", "AUTH", "SELECTED"))
+
 MESSAGE = (
     b"From: Alice <alice@example.org>\r\n"
     b"To: Joe <joe@example.org>\r\n"
@@ -37,6 +41,17 @@ def check(cond, what):
         print("FAIL:", what)
         sys.exit(1)
     print("ok:", what)
+
+
+def flat(data):
+    """imaplib's FETCH data (bytes and (prefix, literal) tuples) as one bytes value."""
+    out = b""
+    for item in data:
+        if isinstance(item, tuple):
+            out += b"".join(item)
+        elif item is not None:
+            out += item
+    return out
 
 
 def ok(result, what):
@@ -58,11 +73,11 @@ def main():
 
     box = PREFIX + "/Sub"
     ok(m.create(box), "CREATE " + box)
-    data = ok(m.list("", PREFIX + "*"), "LIST")
+    data = ok(m.list('""', PREFIX + "*"), "LIST")
     check(any(b'"' + box.encode() + b'"' in line for line in data), "LIST shows the new mailbox")
     check(any(b"\\HasChildren" in line for line in data), "\\HasChildren on the parent")
     ok(m.subscribe(box), "SUBSCRIBE")
-    data = ok(m.lsub("", PREFIX + "*"), "LSUB")
+    data = ok(m.lsub('""', PREFIX + "*"), "LSUB")
     check(any(box.encode() in line for line in data if line), "LSUB shows it")
     ok(m.unsubscribe(box), "UNSUBSCRIBE")
 
@@ -78,7 +93,7 @@ def main():
     check(m.untagged_responses.get("UIDVALIDITY") is not None, "UIDVALIDITY response")
 
     typ, data = m.fetch("1", "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE)")
-    check(typ == "OK" and b"\\Flagged" in data[0] and b"ENVELOPE" in data[0], "FETCH attributes")
+    check(typ == "OK" and b"\\Flagged" in flat(data) and b"ENVELOPE" in flat(data), "FETCH attributes")
     typ, data = m.fetch("1", "(BODY.PEEK[])")
     check(typ == "OK" and data[0][1] == MESSAGE, "BODY.PEEK[] returns the exact bytes")
     typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
@@ -86,12 +101,12 @@ def main():
     typ, data = m.fetch("1", "(BODY[TEXT]<0.5>)")
     check(data[0][1] == b"Hello", "partial BODY[TEXT]<0.5>")
     typ, data = m.fetch("1", "(FLAGS)")
-    check(b"\\Seen" in data[0], "non-PEEK fetch set \\Seen")
+    check(b"\\Seen" in flat(data), "non-PEEK fetch set \\Seen")
     typ, data = m.fetch("2", "(BINARY.PEEK[1] BINARY.SIZE[1])")
-    check(typ == "OK" and b"BINARY.SIZE[1]" in data[-1], "BINARY")
+    check(typ == "OK" and b"BINARY.SIZE[1]" in flat(data), "BINARY")
 
     typ, data = m.store("2", "+FLAGS", "(\\Answered $Label1)")
-    check(typ == "OK" and b"$Label1" in data[0], "STORE +FLAGS")
+    check(typ == "OK" and b"$Label1" in flat(data), "STORE +FLAGS")
     typ, data = m.uid("STORE", "2", "-FLAGS.SILENT", "(\\Answered)")
     check(typ == "OK", "UID STORE -FLAGS.SILENT")
 
