@@ -163,6 +163,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub auth: AuthConfig,
     pub bootstrap: BootstrapConfig,
+    pub test_mode: TestModeConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -307,6 +308,15 @@ pub struct BootstrapConfig {
     pub password: Option<Secret>,
 }
 
+/// GreenMail-style test mode: every recipient is accepted and its account created on
+/// first delivery, an IMAP login of an unknown user creates it, and the test API is
+/// served. Never for production; the log says so loudly.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestModeConfig {
+    pub enabled: bool,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -328,6 +338,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
             bootstrap: BootstrapConfig::default(),
+            test_mode: TestModeConfig::default(),
         }
     }
 }

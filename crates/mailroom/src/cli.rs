@@ -22,7 +22,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: every configured listener, on one store.
-    Serve,
+    Serve {
+        /// Test mode (as `[test_mode] enabled = true`): accept every recipient, create
+        /// accounts on first use, serve the test API. Never in production.
+        #[arg(long)]
+        test_mode: bool,
+    },
     /// Local mail domains.
     #[command(subcommand)]
     Domain(DomainCommand),

@@ -44,7 +44,11 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
-        Command::Serve => serve::serve(config).await,
+        Command::Serve { test_mode } => {
+            let mut config = config;
+            config.test_mode.enabled |= test_mode;
+            serve::serve(config).await
+        }
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_toml());
             Ok(())

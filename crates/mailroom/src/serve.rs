@@ -38,6 +38,13 @@ fn init_logging() {
 
 pub async fn serve(config: Config) -> Result<()> {
     init_logging();
+    // Before any service records a metric, so none is lost.
+    mailroom_web::metrics::install();
+    if config.test_mode.enabled {
+        tracing::warn!(
+            "TEST MODE IS ON: every recipient is accepted, unknown users are created at login, the test API is served; never use this in production"
+        );
+    }
     let config = Arc::new(config);
     let store = crate::open_store(&config).await?;
     tracing::info!(store = %store.path().display(), hostname = %config.hostname, "store open");
@@ -51,6 +58,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let imap = bind("imap", &config.imap.listen.0).await?;
     let smtp = bind("smtp", &config.smtp.listen.0).await?;
     let lmtp = bind("lmtp", &config.lmtp.listen.0).await?;
+    let http = bind("http", &config.http.listen.0).await?;
 
     let shutdown = CancellationToken::new();
     let mut services = JoinSet::new();
@@ -68,6 +76,25 @@ pub async fn serve(config: Config) -> Result<()> {
         }
     }
 
+    let mut readiness = Vec::new();
+    if !http.is_empty() {
+        let token = admin_token(&config)?;
+        for listener in http {
+            let server = mailroom_web::WebServer::new(
+                store.clone(),
+                config.clone(),
+                token.clone(),
+                config.test_mode.enabled,
+            );
+            readiness.push(server.readiness());
+            services.spawn(server.serve(listener, shutdown.clone()));
+        }
+    }
+    // Every listener is bound and every service started.
+    for r in &readiness {
+        r.set_ready(true);
+    }
+
     tokio::select! {
         signal = wait_for_signal() => {
             tracing::info!(signal = signal?, "shutting down: draining sessions");
@@ -77,6 +104,9 @@ pub async fn serve(config: Config) -> Result<()> {
             shutdown.cancel();
             ended.context("a service panicked")?.context("a service stopped")?;
         }
+    }
+    for r in &readiness {
+        r.set_ready(false);
     }
     shutdown.cancel();
     while let Some(ended) = services.join_next().await {
@@ -127,4 +157,37 @@ async fn bootstrap(store: &mailroom_store::Store, config: &Config) -> Result<()>
         .context("bootstrap: cannot create the first account")?;
     tracing::info!(user = %user, "created the first account from [bootstrap]");
     Ok(())
+}
+
+/// The admin API's bearer token: `[http] admin_token`, else one generated on first
+/// start, kept in `data_dir/admin-token` (readable by the owner only) and logged once.
+fn admin_token(config: &Config) -> Result<String> {
+    if let Some(token) = &config.http.admin_token {
+        return Ok(token.0.clone());
+    }
+    let path = config.data_dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim().to_string();
+        if !token.is_empty() {
+            tracing::info!(file = %path.display(), "admin API token read from file");
+            return Ok(token);
+        }
+    }
+    let token: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(file, "{token}").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tracing::warn!(token = %token, file = %path.display(), "generated the admin API token (set [http] admin_token to choose one)");
+    Ok(token)
 }

@@ -90,6 +90,24 @@ fn start_server_with(dir: &Path, env: &[(&str, &str)]) -> Server {
     Server { child, imap, smtp }
 }
 
+fn http_get(port: u16, path: &str, token: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("http connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("http answer");
+    answer
+}
+
 fn write_config(dir: &Path) {
     std::fs::write(
         dir.join("m.toml"),
@@ -399,4 +417,47 @@ fn bootstrap_creates_the_first_account_once() {
     assert!(out.status.success());
     let server = start_server_with(dir.path(), &bootstrap);
     assert!(imap_login(server.imap, "admin@example.org", "changed").starts_with("a OK"));
+}
+
+#[test]
+fn http_is_ready_and_the_admin_token_is_generated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    std::fs::write(dir.path().join("m.toml"), "data_dir = \"store\"\n").unwrap();
+    let http = free_port();
+    let server = start_server_with(
+        dir.path(),
+        &[
+            ("MAILROOM_HTTP__LISTEN", &format!("127.0.0.1:{http}")),
+            ("MAILROOM_SUBMISSION__LISTEN", "[]"),
+            ("MAILROOM_IMAPS__LISTEN", "[]"),
+            ("MAILROOM_SUBMISSIONS__LISTEN", "[]"),
+        ],
+    );
+    let ready = http_get(http, "/readyz", None);
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let token = std::fs::read_to_string(dir.path().join("store/admin-token"))
+        .expect("token file")
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 64);
+    assert!(http_get(http, "/api/v1/domains", None).starts_with("HTTP/1.1 401"));
+    assert!(http_get(http, "/api/v1/domains", Some(&token)).starts_with("HTTP/1.1 200"));
+    assert!(
+        http_get(http, "/api/v1/test/messages", Some(&token)).starts_with("HTTP/1.1 404"),
+        "no test API outside test mode"
+    );
+    drop(server);
+    let _server = start_server_with(
+        dir.path(),
+        &[
+            ("MAILROOM_HTTP__LISTEN", &format!("127.0.0.1:{http}")),
+            ("MAILROOM_SUBMISSION__LISTEN", "[]"),
+            ("MAILROOM_IMAPS__LISTEN", "[]"),
+            ("MAILROOM_SUBMISSIONS__LISTEN", "[]"),
+        ],
+    );
+    let again = std::fs::read_to_string(dir.path().join("store/admin-token")).unwrap();
+    assert_eq!(again.trim(), token, "the token survives a restart");
+    assert!(http_get(http, "/api/v1/domains", Some(&token)).starts_with("HTTP/1.1 200"));
 }
