@@ -175,15 +175,21 @@ impl Selected {
     /// Removes messages this session expunged itself and writes their EXPUNGE
     /// responses (EXPUNGE, UID EXPUNGE, MOVE, where they are required).
     pub fn expunged_by_us(&mut self, uids: &[u32], out: &mut Vec<u8>) {
-        for &uid in uids {
-            if let Some(i) = self.index_of(uid) {
-                out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
-                self.messages.remove(i);
-                self.recent.remove(&uid);
-                self.pending_expunge.remove(&uid);
-            }
+        let mut indexes: Vec<usize> = uids.iter().filter_map(|&u| self.index_of(u)).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        if indexes.is_empty() {
+            return;
         }
-        self.saved.retain(|u| !uids.contains(u));
+        // Each EXPUNGE shifts the later sequence numbers down by one (RFC 9051 §7.5.1).
+        for (removed, &i) in indexes.iter().enumerate() {
+            out.extend_from_slice(format!("* {} EXPUNGE\r\n", i - removed + 1).as_bytes());
+        }
+        let gone: HashSet<u32> = indexes.iter().map(|&i| self.messages[i].uid).collect();
+        self.messages.retain(|m| !gone.contains(&m.uid));
+        self.recent.retain(|u| !gone.contains(u));
+        self.pending_expunge.retain(|u| !gone.contains(u));
+        self.saved.retain(|u| !gone.contains(u));
     }
 
     /// Catches up with the store and writes the untagged responses the client may

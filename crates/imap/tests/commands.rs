@@ -469,3 +469,33 @@ async fn connection_limit_and_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn per_ip_limit() {
+    let s = start_with(|c| c.limits.max_connections_per_ip = 2).await;
+    let _a = s.client().await;
+    let _b = s.client().await;
+    let c = s.client().await;
+    assert_eq!(c.greeting.trim_end(), "* BYE Too many connections");
+    drop(_a);
+    // The slot is released when the session ends.
+    let mut ok_again = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if s.client().await.greeting.starts_with("* OK") {
+            ok_again = true;
+            break;
+        }
+    }
+    assert!(ok_again);
+}
+
+#[tokio::test]
+async fn wildcards_in_names_are_refused() {
+    let s = start().await;
+    let mut c = s.login().await;
+    let r = c.cmd("w1 CREATE \"a*b\"").await;
+    assert!(r[0].starts_with("w1 NO [CANNOT]"), "{r:?}");
+    let r = c.cmd("w2 RENAME Junk \"a%b\"").await;
+    assert!(r[0].starts_with("w2 NO [CANNOT]"), "{r:?}");
+}

@@ -398,3 +398,29 @@ async fn deleted_selected_mailbox_ends_the_session() {
     let r = b.read_response().await.unwrap();
     assert!(r.starts_with("* BYE"), "{r}");
 }
+
+#[tokio::test]
+async fn uid_commands_skip_messages_expunged_elsewhere() {
+    let (s, mut a) = with_messages().await;
+    let mut b = s.login().await;
+    b.select("INBOX").await;
+    a.cmd("a1 STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    a.cmd("a2 EXPUNGE").await;
+    // B by sequence number: the message still has its number, the FETCH says why it is missing.
+    let r = b.cmd("b1 FETCH 1:2 (UID)").await;
+    assert_eq!(r[0], "* 2 FETCH (UID 2)");
+    assert!(
+        r.last().unwrap().starts_with("b1 NO [EXPUNGEISSUED]"),
+        "{r:?}"
+    );
+    // By UID: omitted, and the EXPUNGE may be reported at the end.
+    let r = b.cmd("b2 UID FETCH 1:2 (FLAGS)").await;
+    assert_eq!(
+        r,
+        vec![
+            "* 2 FETCH (UID 2 FLAGS ())".to_string(),
+            "* 1 EXPUNGE".to_string(),
+            "b2 OK FETCH completed".to_string()
+        ]
+    );
+}

@@ -8,3 +8,58 @@ pub mod utf7;
 
 pub use parse::{ParseError, parse_command};
 pub use types::*;
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::types::{CommandBody, SeqNumber, SequenceSet};
+    use super::{encode, parse_command, utf7};
+
+    proptest! {
+        /// Arbitrary bytes never panic the parser.
+        #[test]
+        fn parser_never_panics(input in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_command(&input);
+        }
+
+        /// Arbitrary commands built from valid pieces never panic either.
+        #[test]
+        fn token_soup_never_panics(tokens in proptest::collection::vec(prop_oneof![
+            Just("a1"), Just(" "), Just("UID"), Just("FETCH"), Just("SEARCH"), Just("STORE"), Just("LIST"), Just("APPEND"),
+            Just("("), Just(")"), Just("["), Just("]"), Just("<"), Just(">"), Just("{3}\r\nabc"), Just("~{2+}\r\nab"),
+            Just("\""), Just("1:*"), Just("$"), Just("BODY.PEEK"), Just("HEADER.FIELDS"), Just("OR"), Just("NOT"),
+            Just("RETURN"), Just("*"), Just("%"), Just("\\Seen"), Just("1-Jan-2020"), Just("{99}\r\n"), Just("."),
+        ], 0..40)) {
+            let _ = parse_command(tokens.concat().as_bytes());
+        }
+
+        /// Any string the encoder emits parses back to the same string.
+        #[test]
+        fn encoded_strings_parse_back(s in "[ -~\t\r\n]{0,80}") {
+            let cmd = format!("a LOGIN {} x", String::from_utf8_lossy(&encode::string(s.as_bytes())));
+            let parsed = parse_command(cmd.as_bytes());
+            prop_assert_eq!(parsed.map(|c| c.body), Ok(CommandBody::Login { user: s, password: "x".into() }));
+        }
+
+        /// Sequence sets the encoder emits (ESEARCH ALL, COPYUID) parse back to the same numbers.
+        #[test]
+        fn sequence_sets_round_trip(mut numbers in proptest::collection::vec(1u32..10_000, 1..50)) {
+            numbers.sort_unstable();
+            numbers.dedup();
+            let text = encode::sequence_set(&numbers);
+            let cmd = format!("a UID FETCH {text} UID");
+            let Ok(c) = parse_command(cmd.as_bytes()) else { return Err(TestCaseError::fail(cmd)) };
+            let CommandBody::Fetch { set, .. } = c.body else { return Err(TestCaseError::fail("not FETCH")) };
+            let back: Vec<u32> = set.numbers(u32::MAX).into_iter().flat_map(|(a, b)| a..=b).collect();
+            prop_assert_eq!(back, numbers);
+            prop_assert!(matches!(set, SequenceSet::Ranges(r) if r.iter().all(|(a, _)| *a != SeqNumber::Largest)));
+        }
+
+        /// Modified UTF-7 round-trips every name.
+        #[test]
+        fn utf7_round_trips(name in "\\PC{0,30}") {
+            prop_assert_eq!(utf7::decode(&utf7::encode(&name)), Some(name));
+        }
+    }
+}

@@ -86,7 +86,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .map(|&i| sel.message(i).uid)
             .filter(|u| !sel.is_expunged(*u))
             .collect();
-        let mut expunge_issued = uids.len() != indexes.len();
+        // Messages expunged elsewhere but not yet reported: omitted. By sequence number
+        // the client asked for them explicitly and learns why (RFC 9051 §7.1 EXPUNGEISSUED);
+        // by UID they are simply gone, as in Dovecot.
+        let mut expunge_issued = !uid && uids.len() != indexes.len();
 
         // Implicit \Seen (RFC 9051 §6.4.5), before the data is sent.
         let mut seen_now = Vec::new();
@@ -140,7 +143,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let info = infos.get(&meta.uid);
             if need_info && info.is_none() {
                 // Expunged after our view was last synchronised.
-                expunge_issued = true;
+                expunge_issued |= !uid;
                 continue;
             }
             let views = match (need_views, info) {

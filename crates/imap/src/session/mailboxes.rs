@@ -55,6 +55,12 @@ fn matches(pattern: &str, name: &str) -> bool {
     pattern_matches(&p, &canon(name))
 }
 
+/// Names with LIST wildcards could never be listed on their own (RFC 9051 §5.1).
+fn refuse_wildcards(name: &str) -> Option<Tagged> {
+    name.contains(['*', '%'])
+        .then(|| Tagged::No("[CANNOT] Mailbox names cannot contain * or %".into()))
+}
+
 const SPECIAL_USES: [&str; 7] = [
     "\\All",
     "\\Archive",
@@ -171,6 +177,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if name.eq_ignore_ascii_case("INBOX") {
             return Ok(Tagged::No("[ALREADYEXISTS] Mailbox already exists".into()));
         }
+        if let Some(t) = refuse_wildcards(&name) {
+            return Ok(t);
+        }
         match self
             .store
             .create_mailbox(self.account_id(), &name, use_attr)
@@ -201,6 +210,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             (Ok(f), Ok(t)) => (f, t),
             (Err(t), _) | (_, Err(t)) => return Ok(t),
         };
+        if let Some(t) = refuse_wildcards(&to) {
+            return Ok(t);
+        }
         match self
             .store
             .rename_mailbox(self.account_id(), &from, &to)

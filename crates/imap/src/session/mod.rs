@@ -234,7 +234,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let result = if !self.valid_in_state(&body) {
             Ok(Tagged::Bad(format!("{name} is not valid in this state")))
         } else {
-            self.dispatch(&tag, body).await
+            // Learn of changes made elsewhere first (without renumbering), so the
+            // command works on the current state and knows what was expunged.
+            match self.sync_selected(false).await {
+                Ok(()) => self.dispatch(&tag, body).await,
+                Err(text) => Err(Error::Bye(text)),
+            }
         };
         let tagged = match result {
             Ok(t) => t,
