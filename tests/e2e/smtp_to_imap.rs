@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // A test that cannot go on should fail loudly.
 //! Mail flows end to end: an SMTP client (lettre) sends, the store commits, an IMAP
 //! session in IDLE hears of it, and FETCH returns exactly the bytes sent plus the
 //! trace headers the receiver prepended.

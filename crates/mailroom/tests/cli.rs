@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // A test that cannot go on should fail loudly.
 //! The binary as a user runs it: configuration errors before binding, management
 //! commands against the store of a running server, clean shutdown on SIGTERM.
 
