@@ -75,6 +75,9 @@ impl TestServer {
             },
             auth: mailroom_config::AuthConfig {
                 allow_plaintext: Some(true),
+                // Tests log in wrongly on purpose; a short delay keeps them quick.
+                failure_delay: std::time::Duration::from_millis(10),
+                ..Default::default()
             },
             ..Config::default()
         };
