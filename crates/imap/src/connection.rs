@@ -14,6 +14,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
 use crate::proto::parse::{command_name_of, tag_of};
 
+/// Input buffer kept by an idle connection.
+const IDLE_BUFFER: usize = 4 * 1024;
+
 /// Limits of one connection, from `[limits]`.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameLimits {
@@ -103,10 +106,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
     /// Reads more input; false at end of stream. Cancel-safe: nothing is lost if
     /// the future is dropped before it completes.
     async fn fill(&mut self) -> io::Result<bool> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.reader.read(&mut chunk).await?;
-        self.buf.extend_from_slice(&chunk[..n]);
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(8 * 1024);
+        }
+        let n = self.reader.read_buf(&mut self.buf).await?;
         Ok(n > 0)
+    }
+
+    /// Gives back the memory of a large command (an APPEND literal) so an idle
+    /// connection stays small.
+    fn shrink(&mut self) {
+        if self.buf.capacity() > IDLE_BUFFER * 4 && self.buf.len() <= IDLE_BUFFER {
+            self.buf.shrink_to(IDLE_BUFFER);
+        }
     }
 
     /// Reads one line (without CRLF), at most `limit` octets. Cancel-safe.
@@ -171,6 +183,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
 
     /// Reads one whole command. `None` at end of stream.
     pub async fn read_command(&mut self) -> io::Result<Option<Incoming>> {
+        let result = self.read_command_inner().await;
+        self.shrink();
+        result
+    }
+
+    async fn read_command_inner(&mut self) -> io::Result<Option<Incoming>> {
         let max_line = self.limits.max_line;
         let mut command = match self.read_line(max_line).await? {
             None => return Ok(None),
