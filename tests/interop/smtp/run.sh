@@ -3,7 +3,7 @@
 # it, and stops it. See README.md.
 #
 #   tests/interop/smtp/run.sh             # the mailroom-smtp `mx` example server
-#   MAILROOM_BIN=target/debug/mailroom tests/interop/smtp/run.sh   # the whole binary
+#   SERVER_BIN=target/debug/mailroom tests/interop/smtp/run.sh   # the whole binary
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
@@ -20,17 +20,17 @@ trap cleanup EXIT
 
 command -v swaks >/dev/null || { echo "swaks is missing: apt-get install swaks"; exit 1; }
 
-if [ -n "${MAILROOM_BIN:-}" ]; then
+if [ -n "${SERVER_BIN:-}" ]; then
     export MAILROOM_DATA_DIR="$DATA" MAILROOM_HOSTNAME=mx.example.org
     export MAILROOM_SMTP__LISTEN="127.0.0.1:$SMTP_PORT" MAILROOM_LMTP__LISTEN="127.0.0.1:$LMTP_PORT"
     export MAILROOM_IMAP__LISTEN="127.0.0.1:$IMAP_PORT"
-    "$MAILROOM_BIN" domain add example.org
-    "$MAILROOM_BIN" domain add catchall.test
-    echo alice-pw | "$MAILROOM_BIN" user add alice@example.org --password-stdin
-    echo bob-pw | "$MAILROOM_BIN" user add bob@example.org --password-stdin
-    "$MAILROOM_BIN" alias add info@example.org alice@example.org
-    "$MAILROOM_BIN" alias add @catchall.test bob@example.org
-    "$MAILROOM_BIN" serve 2>"$DATA/server.log" &
+    "$SERVER_BIN" domain add example.org
+    "$SERVER_BIN" domain add catchall.test
+    echo alice-pw | "$SERVER_BIN" user add alice@example.org --password-stdin
+    echo bob-pw | "$SERVER_BIN" user add bob@example.org --password-stdin
+    "$SERVER_BIN" alias add info@example.org alice@example.org
+    "$SERVER_BIN" alias add @catchall.test bob@example.org
+    "$SERVER_BIN" serve 2>"$DATA/server.log" &
     PID=$!
     IMAP_ARGS=(--imap-port "$IMAP_PORT")
 else
