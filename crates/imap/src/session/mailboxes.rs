@@ -13,25 +13,37 @@ use crate::proto::types::{AppendMessage, ListReturn, ListSelection, StatusItem};
 use crate::selected::Selected;
 
 /// `*` matches anything, `%` anything but the delimiter (RFC 9051 §6.3.9).
-/// INBOX matches case-insensitively.
+/// Dynamic programming over (pattern, name) positions: O(p * n) whatever the
+/// pattern, so hostile patterns cannot make LIST slow.
 fn pattern_matches(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|i| pattern_matches(rest, &name[i..])),
-        Some(('%', rest)) => {
-            let mut i = 0;
-            loop {
-                if pattern_matches(rest, &name[i..]) {
-                    return true;
-                }
-                if i >= name.len() || name[i] == DELIMITER {
-                    return false;
-                }
-                i += 1;
-            }
+    // Consecutive `*` are one `*`; a pattern with more literal characters than
+    // the name has cannot match.
+    let mut p: Vec<char> = Vec::with_capacity(pattern.len());
+    for &c in pattern {
+        if c == '*' && p.last() == Some(&'*') {
+            continue;
         }
-        Some((c, rest)) => name.first() == Some(c) && pattern_matches(rest, &name[1..]),
+        p.push(c);
     }
+    if p.iter().filter(|c| **c != '*' && **c != '%').count() > name.len() {
+        return false;
+    }
+    // row[j]: p[i..] matches name[j..], computed from the last pattern position back.
+    let n = name.len();
+    let mut next = vec![false; n + 1];
+    next[n] = true;
+    for &c in p.iter().rev() {
+        let mut row = vec![false; n + 1];
+        for j in (0..=n).rev() {
+            row[j] = match c {
+                '*' => next[j] || (j < n && row[j + 1]),
+                '%' => next[j] || (j < n && name[j] != DELIMITER && row[j + 1]),
+                _ => j < n && name[j] == c && next[j + 1],
+            };
+        }
+        next = row;
+    }
+    next[0]
 }
 
 /// Matches a mailbox name against a pattern, treating a leading INBOX in
@@ -47,12 +59,7 @@ fn matches(pattern: &str, name: &str) -> bool {
             s.chars().collect()
         }
     };
-    let p = canon(pattern);
-    // Limit the backtracking work on hostile patterns.
-    if p.iter().filter(|c| **c == '*' || **c == '%').count() > 10 {
-        return false;
-    }
-    pattern_matches(&p, &canon(name))
+    pattern_matches(&canon(pattern), &canon(name))
 }
 
 /// Names with LIST wildcards could never be listed on their own (RFC 9051 §5.1).
@@ -548,9 +555,16 @@ mod tests {
         assert!(matches("*", "äöü"));
         assert!(!matches("inbox", "ä"));
         assert!(!matches("b", "a"));
-        assert!(!matches(
+        assert!(matches(
             "*%*%*%*%*%*%*%*%*%*%*%",
             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"
         ));
+        assert!(!matches(&"*a".repeat(500), &"a".repeat(499)));
+        assert!(!matches(
+            &format!("{}b", "*a".repeat(400)),
+            &"a".repeat(1000)
+        ));
+        assert!(matches("a%c", "abc") && !matches("a%c", "a/c") && matches("a*c", "a/b/c"));
+        assert!(matches("%", "") && matches("", ""));
     }
 }
