@@ -61,8 +61,21 @@ async fn wrong_state_and_bad_syntax() {
     let mut c = s.client().await;
     for cmd in [
         "SELECT INBOX",
+        "EXAMINE INBOX",
+        "CREATE x",
+        "DELETE x",
+        "RENAME a b",
+        "SUBSCRIBE x",
+        "UNSUBSCRIBE x",
         "LIST \"\" *",
+        "LSUB \"\" *",
+        "STATUS INBOX (MESSAGES)",
+        "NAMESPACE",
         "FETCH 1 FLAGS",
+        "UID SEARCH ALL",
+        "MOVE 1 x",
+        "EXPUNGE",
+        "UNSELECT",
         "ENABLE IMAP4rev2",
         "APPEND INBOX {1+}\r\nx",
         "IDLE",
@@ -498,4 +511,37 @@ async fn wildcards_in_names_are_refused() {
     assert!(r[0].starts_with("w1 NO [CANNOT]"), "{r:?}");
     let r = c.cmd("w2 RENAME Junk \"a%b\"").await;
     assert!(r[0].starts_with("w2 NO [CANNOT]"), "{r:?}");
+}
+
+#[tokio::test]
+async fn autologout() {
+    let s = start_with(|c| c.imap.autologout = std::time::Duration::from_secs(1)).await;
+    let mut c = s.client().await;
+    let bye = c.read_response().await.unwrap();
+    assert!(bye.starts_with("* BYE Autologout"), "{bye}");
+    assert!(c.read_response().await.is_none());
+}
+
+#[tokio::test]
+async fn utf8_accept_append() {
+    let s = start().await;
+    let mut c = s.login().await;
+    let r = c.cmd("u1 ENABLE UTF8=ACCEPT CONDSTORE").await;
+    assert_eq!(r[0], "* ENABLED UTF8=ACCEPT");
+    let r = c.cmd("u2 ENABLE UTF8=ACCEPT").await;
+    assert_eq!(r[0], "* ENABLED", "nothing newly enabled: {r:?}");
+    let msg = "Subject: gr\u{fc}\u{df}e\r\n\r\nK\u{e4}se\r\n";
+    let r = c
+        .cmd(&format!(
+            "u3 APPEND INBOX UTF8 (~{{{}+}}\r\n{msg})",
+            msg.len()
+        ))
+        .await;
+    assert!(r[0].starts_with("u3 OK [APPENDUID "), "{r:?}");
+    assert!(ok(&c.cmd("u4 CREATE Entwürfe").await));
+    let r = c.cmd("u5 LIST \"\" Entw*").await;
+    assert_eq!(r[0], "* LIST (\\HasNoChildren) \"/\" \"Entwürfe\"");
+    c.select("INBOX").await;
+    let r = c.cmd("u6 SEARCH BODY käse").await;
+    assert_eq!(r[0], "* SEARCH 1");
 }

@@ -424,3 +424,31 @@ async fn uid_commands_skip_messages_expunged_elsewhere() {
         ]
     );
 }
+
+#[tokio::test]
+async fn binary_literal8_and_unknown_cte() {
+    let s = start().await;
+    let raw = b"Subject: bin\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n--b--\r\n";
+    s.deliver(raw).await;
+    let mut c = s.login().await;
+    c.select("INBOX").await;
+    let r = c.cmd("b1 FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])").await;
+    assert_eq!(
+        r[0], "* 1 FETCH (BINARY[1] ~{4}\r\n\u{0}\u{1}\u{2}\u{3} BINARY.SIZE[1] 4)",
+        "{r:?}"
+    );
+    let r = c.cmd("b2 FETCH 1 BINARY.PEEK[1]<1.2>").await;
+    assert_eq!(r[0], "* 1 FETCH (BINARY[1]<1> {2}\r\n\u{1}\u{2})", "{r:?}");
+    let r = c.cmd("b3 FETCH 1 BINARY.PEEK[2]").await;
+    assert!(
+        r.last().unwrap().starts_with("b3 NO [UNKNOWN-CTE]"),
+        "{r:?}"
+    );
+    let r = c.cmd("b4 FETCH 1 BINARY.PEEK[3]").await;
+    assert_eq!(r[0], "* 1 FETCH (BINARY[3] NIL)", "{r:?}");
+    let r = c.cmd("b5 FETCH 1 (RFC822.TEXT)").await;
+    assert!(
+        r[0].contains("RFC822.TEXT {") && r[0].contains("FLAGS (\\Seen \\Recent)"),
+        "RFC822.TEXT sets \\Seen: {r:?}"
+    );
+}
