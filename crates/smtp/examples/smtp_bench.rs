@@ -112,13 +112,10 @@ async fn main() {
         .create_account("alice@example.org", "pw")
         .await
         .unwrap();
-    let mut config = Config {
+    let config = Arc::new(Config {
         hostname: "bench.example.org".into(),
         ..Config::default()
-    };
-    // One long session per client: lift the per-session command limit (1000).
-    config.limits.max_smtp_commands = usize::MAX;
-    let config = Arc::new(config);
+    });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();

@@ -45,11 +45,14 @@ pub(crate) async fn run(
         greeting: None,
         transaction: None,
         commands: 0,
+        delivered: 0,
     };
     debug!("session started");
     match session.serve().await {
-        Ok(()) => debug!(commands = session.commands, "session ended"),
-        Err(error) => debug!(commands = session.commands, %error, "session ended by an I/O error"),
+        Ok(()) => debug!(delivered = session.delivered, "session ended"),
+        Err(error) => {
+            debug!(delivered = session.delivered, %error, "session ended by an I/O error")
+        }
     }
 }
 
@@ -92,7 +95,13 @@ struct Session<S> {
     shutdown: CancellationToken,
     greeting: Option<Greeting>,
     transaction: Option<Transaction>,
+    /// Commands since the session began or since the last delivered message, for
+    /// `limits.max_smtp_commands`. A delivery resets it: a client that keeps
+    /// delivering mail over one connection (an MTA, a test suite with a pooled
+    /// transport) is doing useful work; the limit is for sessions that only talk.
     commands: usize,
+    /// Messages delivered in this session (for the log).
+    delivered: usize,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
@@ -598,6 +607,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(delivered) => {
                 let ms = started.elapsed().as_millis() as u64;
                 info!(queue_id = %tx.queue_id, size, %from, rcpts = ?rcpts, copies = delivered.copies.len(), ms, "message accepted");
+                self.delivered += 1;
+                self.commands = 0;
                 match mode {
                     Mode::Smtp => self.reply(Reply::ok(format!("OK queued as {}", tx.queue_id))),
                     Mode::Lmtp => {
@@ -635,6 +646,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .map(|r| r.address.as_str())
             .collect();
         info!(queue_id = %tx.queue_id, size, %from, rcpts = ?accepted, ms, "message accepted for some recipients");
+        if !accepted.is_empty() {
+            self.delivered += 1;
+            self.commands = 0;
+        }
         for r in &tx.recipients {
             let reply = match outcome.get(&r.account) {
                 Some(Ok(())) => delivered_reply(&r.address),

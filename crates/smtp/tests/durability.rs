@@ -110,7 +110,7 @@ async fn acknowledged_messages_survive_kill_9() {
     // Let deliveries flow, then SIGKILL in the middle of them.
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if acked.lock().unwrap().len() >= 40 {
+        if acked.lock().unwrap().len() >= 200 {
             break;
         }
     }

@@ -751,3 +751,31 @@ async fn a_client_trickling_data_cannot_hold_the_shutdown() {
     let mb = h.store.mailbox(h.alice.id, "INBOX").await.unwrap().unwrap();
     assert!(h.store.message_index(mb.id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_command_limit_counts_from_the_last_delivered_message() {
+    let h = start_with(Mode::Smtp, |c| c.limits.max_smtp_commands = 6).await;
+    let mut c = h.greeted(Mode::Smtp).await;
+    // Each message takes MAIL, RCPT, DATA (+ the EHLO before the first): 3 or 4
+    // commands, so three messages exceed 6 commands but each delivery resets.
+    for n in 0..3 {
+        let (code, text) = c
+            .send_mail(
+                "s@remote.test",
+                &["alice@example.org"],
+                format!("Subject: {n}\r\n\r\nx\r\n").as_bytes(),
+            )
+            .await;
+        assert_eq!(code, 250, "{text}");
+    }
+    assert_eq!(h.inbox(&h.alice).await.len(), 3);
+    for _ in 0..7 {
+        let (code, text) = c.cmd("NOOP").await;
+        if code == 421 {
+            assert!(text.starts_with("421 4.7.0 "), "{text}");
+            assert!(c.closed().await);
+            return h.stop().await;
+        }
+    }
+    panic!("seven NOOPs after a delivery should pass the limit of six");
+}
