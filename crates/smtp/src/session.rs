@@ -391,11 +391,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 "5.7.1",
                 format!("<{shown}>: relaying is not implemented yet"),
             )),
-            Ok(Recipient::Remote) => self.reply(Reply::new(
-                550,
-                "5.7.1",
-                format!("<{shown}>: relaying denied"),
-            )),
+            Ok(Recipient::Remote) => {
+                // The store answers Remote for any address it cannot parse, also in
+                // a local domain (a local part over 64 octets, with spaces...): that
+                // is an unknown user here, not a relay attempt.
+                let domain = address
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.trim_end_matches('.'));
+                let local = match domain {
+                    Some(domain) => self
+                        .shared
+                        .store
+                        .is_local_domain(domain)
+                        .await
+                        .unwrap_or(false),
+                    None => false,
+                };
+                if local {
+                    self.reply(Reply::new(
+                        550,
+                        "5.1.1",
+                        format!("<{shown}>: no such user here"),
+                    ))
+                } else {
+                    self.reply(Reply::new(
+                        550,
+                        "5.7.1",
+                        format!("<{shown}>: relaying denied"),
+                    ))
+                }
+            }
             Err(error) => {
                 warn!(%error, rcpt = %shown, "recipient lookup failed");
                 self.reply(Reply::new(

@@ -779,3 +779,22 @@ async fn the_command_limit_counts_from_the_last_delivered_message() {
     }
     panic!("seven NOOPs after a delivery should pass the limit of six");
 }
+
+#[tokio::test]
+async fn unparsable_addresses_in_a_local_domain_are_unknown_users_not_relay() {
+    let h = start(Mode::Smtp).await;
+    let mut c = h.greeted(Mode::Smtp).await;
+    assert_eq!(c.cmd("MAIL FROM:<s@remote.test>").await.0, 250);
+    let long = format!("RCPT TO:<{}@example.org>", "x".repeat(70));
+    for rcpt in [
+        "RCPT TO:<\"a b\"@example.org>",
+        long.as_str(),
+        "RCPT TO:<alice@example.org.>",
+    ] {
+        let (_, text) = c.cmd(rcpt).await;
+        assert!(text.starts_with("550 5.1.1 "), "{rcpt}: {text}");
+    }
+    let (_, text) = c.cmd("RCPT TO:<alice@EXAMPLE.org>").await;
+    assert!(text.starts_with("250 2.1.5 "), "{text}");
+    h.stop().await;
+}
