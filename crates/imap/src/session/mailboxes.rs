@@ -85,7 +85,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn select(&mut self, wire: &str, read_only: bool) -> CmdResult {
         // Selecting (even unsuccessfully) closes the current mailbox without expunging.
-        if self.selected.take().is_some() {
+        // [CLOSED] is IMAP4rev2's (RFC 9051 §7.1); like Dovecot, only rev2 clients get it.
+        if self.selected.take().is_some() && self.rev2 {
             self.out
                 .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
         }
