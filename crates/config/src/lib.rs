@@ -247,7 +247,9 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     /// Recipients of one SMTP transaction (RFC 5321 §4.5.3.1.8 asks at least 100).
     pub max_recipients: usize,
-    /// Commands in one SMTP session before it is closed.
+    /// Commands an SMTP session may send without delivering a message before it is
+    /// closed (counted again from each delivered message, so a pooled connection that
+    /// delivers is never cut off).
     pub max_smtp_commands: usize,
     /// A silent SMTP client is disconnected after this long (RFC 5321 §4.5.3.2).
     #[serde(with = "humantime_serde")]

@@ -459,12 +459,17 @@ impl Store {
         address: &str,
         policy: AddressPolicy,
     ) -> Result<Recipient> {
-        let Ok((local, domain)) = split_address(address.trim()) else {
+        let address = address.trim();
+        let Some((_, domain)) = address.rsplit_once('@') else {
             return Ok(Recipient::Remote);
         };
         if !self.is_local_domain(domain).await? {
             return Ok(Recipient::Remote);
         }
+        // Our domain, but no account can have this local part (too long, spaces...).
+        let Ok((local, domain)) = split_address(address) else {
+            return Ok(Recipient::UnknownLocal);
+        };
         let mut candidates = vec![local.to_string()];
         if policy.sub_addressing
             && let Some((base, _tag)) = local.split_once('+')

@@ -406,6 +406,18 @@ impl Store {
             .await
     }
 
+    /// True when `size` more bytes fit in the account's quota (SMTP checks this at
+    /// RCPT time with the SIZE= the client announced, so one full mailbox does not
+    /// refuse a message for every recipient at the end of DATA).
+    pub async fn fits_quota(&self, account_id: AccountId, size: u64) -> Result<bool> {
+        let mut conn = self.read.acquire().await?;
+        match check_quota(&mut conn, account_id, size).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::OverQuota) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// APPEND (RFC 9051 §6.3.12): stores a message in a mailbox with flags and an
     /// INTERNALDATE (now if None). Returns (UIDVALIDITY, UID) for APPENDUID.
     pub async fn append(

@@ -1003,7 +1003,10 @@ async fn quota_refuses_what_does_not_fit() {
         .set_quota("alice@example.org", Some(raw.len() as i64 + 10))
         .await
         .unwrap();
+    assert!(store.fits_quota(alice.id, raw.len() as u64).await.unwrap());
     store.deliver(raw.clone(), &[alice.id]).await.expect("fits");
+    assert!(!store.fits_quota(alice.id, 11).await.unwrap());
+    assert!(store.fits_quota(alice.id, 10).await.unwrap());
     assert!(matches!(
         store.deliver(raw.clone(), &[alice.id]).await,
         Err(StoreError::OverQuota)
