@@ -164,6 +164,62 @@ pub struct Config {
     pub auth: AuthConfig,
     pub bootstrap: BootstrapConfig,
     pub test_mode: TestModeConfig,
+    pub relay: RelayConfig,
+    pub queue: QueueConfig,
+}
+
+/// How submitted mail for other domains leaves: through a smarthost when `host` is
+/// set, else directly to each recipient domain's MX.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// The smarthost; unset means direct delivery to the recipient domain's MX.
+    pub host: Option<String>,
+    /// Smarthost port; unset means 587 for starttls, 465 for implicit, 25 for none.
+    pub port: Option<u16>,
+    /// How the connection to the smarthost is secured.
+    pub tls: RelayTls,
+    /// AUTH at the smarthost (with `password`).
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// TLS towards the smarthost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayTls {
+    /// STARTTLS required (RFC 3207).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (RFC 8314).
+    Implicit,
+    /// Plain text (only for a smarthost on loopback or a trusted network).
+    None,
+}
+
+/// The outbound queue's retry schedule.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Wait before the first retry after a temporary failure; doubles each time.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+    /// Longest wait between two attempts.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_interval: Duration,
+    /// A message still undelivered this long after it was queued is bounced.
+    #[serde(with = "humantime_serde")]
+    pub expire_after: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            retry_after: Duration::from_secs(5 * 60),
+            max_retry_interval: Duration::from_secs(4 * 60 * 60),
+            expire_after: Duration::from_secs(5 * 24 * 60 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -341,6 +397,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             bootstrap: BootstrapConfig::default(),
             test_mode: TestModeConfig::default(),
+            relay: RelayConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -475,6 +533,19 @@ impl Config {
         if self.bootstrap.user.is_some() != self.bootstrap.password.is_some() {
             return Err(ConfigError::Check(
                 "`bootstrap.user` and `bootstrap.password` go together".into(),
+            ));
+        }
+        if self.relay.username.is_some() != self.relay.password.is_some() {
+            return Err(ConfigError::Check(
+                "`relay.username` and `relay.password` go together".into(),
+            ));
+        }
+        if self.queue.retry_after.is_zero()
+            || self.queue.max_retry_interval < self.queue.retry_after
+        {
+            return Err(ConfigError::Check(
+                "`queue.retry_after` must be positive and at most `queue.max_retry_interval`"
+                    .into(),
             ));
         }
         if self.limits.max_recipients == 0 {

@@ -175,3 +175,47 @@ fn bootstrap_account_needs_user_and_password() {
         Ok(())
     });
 }
+
+#[test]
+fn relay_and_queue_keys() {
+    Jail::expect_with(|jail| {
+        let c = Config::load(None).expect("defaults load");
+        assert_eq!(c.relay.host, None);
+        assert_eq!(c.relay.tls, RelayTls::Starttls);
+        assert_eq!(c.queue.retry_after, Duration::from_secs(300));
+        assert_eq!(c.queue.max_retry_interval, Duration::from_secs(4 * 3600));
+        assert_eq!(c.queue.expire_after, Duration::from_secs(5 * 86400));
+        jail.create_file(
+            "m.toml",
+            r#"
+            [relay]
+            host = "smtp.example.net"
+            port = 2525
+            tls = "implicit"
+            username = "u"
+            password = "secret-pw"
+            [queue]
+            retry_after = "1s"
+            max_retry_interval = "10s"
+            expire_after = "1h"
+            "#,
+        )?;
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert_eq!(c.relay.host.as_deref(), Some("smtp.example.net"));
+        assert_eq!(c.relay.port, Some(2525));
+        assert_eq!(c.relay.tls, RelayTls::Implicit);
+        assert_eq!(c.relay.password, Some(Secret("secret-pw".into())));
+        assert!(!c.to_toml().contains("secret-pw"));
+        assert_eq!(c.queue.retry_after, Duration::from_secs(1));
+        jail.set_env("MAILROOM_RELAY__TLS", "none");
+        jail.set_env("MAILROOM_RELAY__USERNAME", "");
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert_eq!(c.relay.tls, RelayTls::None);
+        jail.set_env("MAILROOM_QUEUE__RETRY_AFTER", "1d");
+        let err = Config::load(Some(Path::new("m.toml")))
+            .expect_err("retry_after > max")
+            .to_string();
+        assert!(err.contains("queue.retry_after"), "{err}");
+        Ok(())
+    });
+}
