@@ -213,15 +213,20 @@ async fn select_and_examine() {
     assert!(has(&r, "* 1 FETCH (FLAGS (\\Recent))"), "{r:?}");
     let r = c.cmd("e1 EXAMINE inbox").await;
     assert!(
-        !has(&r, "[CLOSED]"),
-        "CLOSED is for IMAP4rev2 clients: {r:?}"
+        has(&r, "* OK [CLOSED]"),
+        "CLOSED, also for IMAP4rev1 clients as Dovecot does: {r:?}"
     );
     assert!(
         has(&r, "[PERMANENTFLAGS ()]") && r.last().unwrap().starts_with("e1 OK [READ-ONLY]"),
         "{r:?}"
     );
     let r = c.cmd("e2 STORE 1 +FLAGS (\\Seen)").await;
-    assert!(r.last().unwrap().starts_with("e2 NO [READ-ONLY]"), "{r:?}");
+    assert_eq!(
+        r,
+        vec!["e2 OK Store ignored with read-only mailbox".to_string()]
+    );
+    let r = c.cmd("e2b FETCH 1 FLAGS").await;
+    assert!(!has(&r, "\\Seen"), "{r:?}");
     let r = c.cmd("e3 FETCH 1 BODY[]").await;
     assert!(!has(&r, "\\Seen"), "EXAMINE must not set \\Seen: {r:?}");
     let r = c.cmd("e4 SELECT nosuch").await;
@@ -256,7 +261,7 @@ async fn imap4rev2_and_utf8() {
     let r = c.cmd("c5 LIST \"\" Entw*").await;
     assert!(has(&r, "\"Entwürfe\""), "{r:?}");
     let r = c.cmd("c6 SELECT INBOX").await;
-    assert!(!has(&r, "[CLOSED]"));
+    assert!(!has(&r, "[CLOSED]"), "nothing was selected: {r:?}");
     let r = c.cmd("c6 SELECT INBOX").await;
     assert_eq!(r[0], "* OK [CLOSED] Previous mailbox closed");
     assert!(
@@ -331,10 +336,7 @@ async fn mailbox_management_and_list() {
     assert!(ok(&c.cmd("s2 SUBSCRIBE Ghost/Child").await));
     let r = c.cmd("s3 LIST (SUBSCRIBED) \"\" *").await;
     assert!(
-        has(
-            &r,
-            "* LIST (\\HasNoChildren \\Flagged \\Subscribed) \"/\" \"Outbox\""
-        ),
+        has(&r, "* LIST (\\Flagged \\Subscribed) \"/\" \"Outbox\""),
         "{r:?}"
     );
     assert!(
@@ -346,7 +348,7 @@ async fn mailbox_management_and_list() {
     );
     let r = c.cmd("s4 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %").await;
     assert!(
-        has(&r, "\"Ghost\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"),
+        has(&r, "* LIST (\\NonExistent) \"/\" \"Ghost\" (CHILDINFO (\"SUBSCRIBED\"))"),
         "{r:?}"
     );
     let r = c.cmd("s5 LSUB \"\" %").await;
@@ -441,7 +443,7 @@ async fn append_and_multiappend() {
     assert!(
         has(
             &r,
-            "* 1 FETCH (FLAGS (\\Draft $Work \\Recent) INTERNALDATE \"07-Feb-1994 21:52:25 -0800\")"
+            "* 1 FETCH (FLAGS (\\Draft \\Recent $Work) INTERNALDATE \"07-Feb-1994 21:52:25 -0800\")"
         ),
         "{r:?}"
     );

@@ -107,11 +107,17 @@ pub fn internal_date(unix: i64, offset_minutes: i32) -> String {
 }
 
 /// A flag list, with `\Recent` added when the session sees the message as recent.
+/// System flags first, then `\Recent`, then keywords, in Dovecot's order.
 pub fn flag_list(flags: &Flags, recent: bool) -> String {
-    let mut names = flags.names();
+    let mut names: Vec<&str> = Flags::SYSTEM
+        .iter()
+        .filter(|(bit, _)| flags.has(*bit))
+        .map(|(_, n)| *n)
+        .collect();
     if recent {
-        names.push("\\Recent".into());
+        names.push("\\Recent");
     }
+    names.extend(flags.keywords.iter().map(String::as_str));
     format!("({})", names.join(" "))
 }
 

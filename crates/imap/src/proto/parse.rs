@@ -1094,7 +1094,8 @@ impl<'a> Parser<'a> {
                     label.push_str(
                         &fields
                             .iter()
-                            .map(|f| super::encode::astring(f))
+                            // Echoed upper-cased, as Dovecot does.
+                            .map(|f| super::encode::astring(&f.to_ascii_uppercase()))
                             .collect::<Vec<_>>()
                             .join(" "),
                     );
@@ -1328,7 +1329,7 @@ mod tests {
                         not: false
                     })
                 },
-                label: "HEADER.FIELDS (From To)".into(),
+                label: "HEADER.FIELDS (FROM TO)".into(),
                 partial: Some((0, 100)),
             }
         );

@@ -232,10 +232,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         item.extend_from_slice(
                             format!("BODY[{label}]{} ", partial_label(*range)).as_bytes(),
                         );
-                        match mailroom_message::section(raw, section) {
-                            Some(data) => encode::write_literal(&mut item, partial(&data, *range)),
-                            None => item.extend_from_slice(b"NIL"),
-                        }
+                        // A section the message does not have is empty, as in Dovecot.
+                        let data = mailroom_message::section(raw, section).unwrap_or_default();
+                        encode::write_literal(&mut item, partial(&data, *range));
                     }
                     FetchAttr::Binary {
                         part,
@@ -286,8 +285,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 ));
             }
             if seen_now.contains(&meta.uid) && !attrs.contains(&FetchAttr::Flags) {
-                items
-                    .push(format!("FLAGS {}", encode::flag_list(&meta.flags, recent)).into_bytes());
+                // The new flags go first (after UID), where Dovecot puts them.
+                let at = usize::from(attrs.first() == Some(&FetchAttr::Uid)).min(items.len());
+                items.insert(
+                    at,
+                    format!("FLAGS {}", encode::flag_list(&meta.flags, recent)).into_bytes(),
+                );
             }
             self.out
                 .extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());

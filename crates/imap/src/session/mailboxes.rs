@@ -85,8 +85,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn select(&mut self, wire: &str, read_only: bool) -> CmdResult {
         // Selecting (even unsuccessfully) closes the current mailbox without expunging.
-        // [CLOSED] is IMAP4rev2's (RFC 9051 §7.1); like Dovecot, only rev2 clients get it.
-        if self.selected.take().is_some() && self.rev2 {
+        // [CLOSED] (RFC 9051 §7.1, RFC 7162); Dovecot sends it to IMAP4rev1 clients too.
+        if self.selected.take().is_some() {
             self.out
                 .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
         }
@@ -304,6 +304,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         // Special-use attributes in every LIST response, as Dovecot does (RFC 6154 §2 allows it).
         let show_special = true;
+        let show_children = !selection.subscribed || returns.children;
 
         // Candidates: (name, extra CHILDINFO)
         let mut names: Vec<(String, bool)> = Vec::new();
@@ -352,11 +353,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     if mb.noselect {
                         attrs.push("\\Noselect");
                     }
-                    attrs.push(if has_children(name) {
-                        "\\HasChildren"
-                    } else {
-                        "\\HasNoChildren"
-                    });
+                    // With the SUBSCRIBED selection, children only when asked for
+                    // (RFC 5258 §4), as Dovecot does.
+                    if show_children {
+                        attrs.push(if has_children(name) {
+                            "\\HasChildren"
+                        } else {
+                            "\\HasNoChildren"
+                        });
+                    }
                     if show_special && let Some(su) = &mb.special_use {
                         attrs.push(su.as_str());
                     }
@@ -371,7 +376,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             out.extend_from_slice(format!("* LIST ({}) \"/\" ", attrs.join(" ")).as_bytes());
             self.write_mailbox(&mut out, name);
             if *childinfo {
-                out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+                out.extend_from_slice(b" (CHILDINFO (\"SUBSCRIBED\"))");
             }
             out.extend_from_slice(b"\r\n");
             if let Some(items) = &returns.status

@@ -38,7 +38,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(Tagged::Bad("No mailbox selected".into()));
         };
         if sel.read_only {
-            return Ok(Tagged::No("[READ-ONLY] Mailbox is read-only".into()));
+            // Dovecot's answer: nothing changes, and that is no error (RFC 9051 §6.3.3
+            // forbids the change, not the command).
+            return Ok(Tagged::Ok("Store ignored with read-only mailbox".into()));
         }
         let live: Vec<u32> = uids
             .iter()
@@ -177,7 +179,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(Tagged::Bad("No mailbox selected".into()));
         };
         if sel.read_only {
-            return Ok(Tagged::No("[READ-ONLY] Mailbox is read-only".into()));
+            // As Dovecot: nothing is expunged from a read-only mailbox, and that is no error.
+            return Ok(Tagged::Ok("EXPUNGE completed".into()));
         }
         if ranges.as_ref().is_some_and(Vec::is_empty) {
             return Ok(Tagged::Ok("EXPUNGE completed".into()));
