@@ -348,7 +348,10 @@ async fn mailbox_management_and_list() {
     );
     let r = c.cmd("s4 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %").await;
     assert!(
-        has(&r, "* LIST (\\NonExistent) \"/\" \"Ghost\" (CHILDINFO (\"SUBSCRIBED\"))"),
+        has(
+            &r,
+            "* LIST (\\NonExistent) \"/\" \"Ghost\" (CHILDINFO (\"SUBSCRIBED\"))"
+        ),
         "{r:?}"
     );
     let r = c.cmd("s5 LSUB \"\" %").await;

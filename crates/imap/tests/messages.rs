@@ -455,3 +455,173 @@ async fn binary_literal8_and_unknown_cte() {
         "RFC822.TEXT sets \\Seen: {r:?}"
     );
 }
+
+/// B's sequence-number model, kept only from what the server tells B.
+struct Model {
+    uids: Vec<u32>,
+    expunges: usize,
+    grew: usize,
+}
+
+impl Model {
+    /// Applies B's responses; panics when the server contradicts the model or
+    /// renumbers where RFC 9051 §7.5.1 forbids it.
+    fn apply(&mut self, command: &str, responses: &[String]) {
+        let renumbering_allowed = !(command.starts_with("FETCH")
+            || command.starts_with("SEARCH")
+            || command.starts_with("STORE"));
+        for line in responses {
+            let mut words = line.split(' ');
+            if words.next() != Some("*") {
+                continue;
+            }
+            let (Some(n), Some(kind)) = (
+                words.next().and_then(|n| n.parse::<usize>().ok()),
+                words.next(),
+            ) else {
+                continue;
+            };
+            match kind {
+                "EXPUNGE" => {
+                    assert!(
+                        renumbering_allowed,
+                        "EXPUNGE during {command}: {responses:?}"
+                    );
+                    assert!(
+                        n >= 1 && n <= self.uids.len(),
+                        "EXPUNGE {n} of {}: {responses:?}",
+                        self.uids.len()
+                    );
+                    self.uids.remove(n - 1);
+                    self.expunges += 1;
+                }
+                "EXISTS" => {
+                    assert!(
+                        n >= self.uids.len(),
+                        "EXISTS shrank from {} to {n}",
+                        self.uids.len()
+                    );
+                    self.grew += usize::from(n > self.uids.len());
+                    self.uids.resize(n, 0);
+                }
+                "FETCH" => {
+                    let Some(uid) = line
+                        .split("UID ")
+                        .nth(1)
+                        .and_then(|r| r.split([' ', ')']).next())
+                        .and_then(|u| u.parse::<u32>().ok())
+                    else {
+                        continue;
+                    };
+                    assert!(
+                        n >= 1 && n <= self.uids.len(),
+                        "FETCH {n} beyond {}: {line}",
+                        self.uids.len()
+                    );
+                    let known = &mut self.uids[n - 1];
+                    assert!(
+                        *known == 0 || *known == uid,
+                        "sequence {n} was UID {known}, now {uid}: {responses:?}"
+                    );
+                    *known = uid;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn interleaved_sessions_keep_consistent_views() {
+    let s = start().await;
+    for _ in 0..12 {
+        s.deliver(&data("msg_01.txt")).await;
+    }
+    let mut a = s.login().await;
+    a.select("INBOX").await;
+    let mut b = s.login().await;
+    b.select("INBOX").await;
+    let mut model = Model {
+        uids: (1..=12).collect(),
+        expunges: 0,
+        grew: 0,
+    };
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n.max(1)
+    };
+    let b_commands = [
+        "FETCH 1:* (UID)",
+        "NOOP",
+        "UID FETCH 1:* (FLAGS)",
+        "SEARCH ALL",
+        "STORE 1 +FLAGS (\\Answered)",
+        "UID SEARCH ALL",
+        "FETCH 1 (UID FLAGS)",
+    ];
+    for round in 0..200 {
+        // A (or delivery) changes the mailbox...
+        let count = a.cmd("x STATUS INBOX (MESSAGES)").await;
+        let messages: u64 = count[0]
+            .split("MESSAGES ")
+            .nth(1)
+            .and_then(|r| r.trim_end_matches(')').parse().ok())
+            .unwrap_or(0);
+        match next(4) {
+            0 if messages > 0 => {
+                a.cmd(&format!(
+                    "a STORE {} +FLAGS.SILENT (\\Deleted)",
+                    next(messages) + 1
+                ))
+                .await;
+                a.cmd("a EXPUNGE").await;
+            }
+            1 | 0 => {
+                s.deliver(&data("msg_10.txt")).await;
+            }
+            2 if messages > 0 => {
+                a.cmd(&format!("a MOVE {} Trash", next(messages) + 1)).await;
+            }
+            _ => {
+                a.cmd("a NOOP").await;
+            }
+        }
+        // ...while B keeps working by sequence number and by UID.
+        let command = b_commands[next(b_commands.len() as u64) as usize];
+        if command.contains(' ')
+            && model.uids.is_empty()
+            && !command.starts_with("UID")
+            && command != "SEARCH ALL"
+        {
+            continue;
+        }
+        let r = b.cmd(&format!("b{round} {command}")).await;
+        let last = r.last().unwrap();
+        assert!(!last.contains(" BAD "), "{command}: {r:?}");
+        model.apply(command, &r);
+    }
+    // Finally B catches up and its model equals the mailbox.
+    let r = b.cmd("bn NOOP").await;
+    model.apply("NOOP", &r);
+    let r = b.cmd("bf FETCH 1:* (UID)").await;
+    model.apply("FETCH", &r);
+    let truth = a.cmd("at UID SEARCH ALL").await;
+    let truth: Vec<u32> = truth
+        .iter()
+        .find(|l| l.starts_with("* SEARCH"))
+        .unwrap()
+        .trim_start_matches("* SEARCH")
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    assert_eq!(model.uids, truth);
+    assert!(
+        model.expunges > 10 && model.grew > 10,
+        "the test exercised too little: {} expunges, {} EXISTS",
+        model.expunges,
+        model.grew
+    );
+}
