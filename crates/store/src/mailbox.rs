@@ -288,6 +288,12 @@ impl Store {
                             modseq,
                         });
                     } else {
+                        // Messages first, while the mailbox still names their
+                        // account for the used-bytes trigger.
+                        sqlx::query("DELETE FROM messages WHERE mailbox_id = ?")
+                            .bind(mb.id)
+                            .execute(&mut *conn)
+                            .await?;
                         sqlx::query("DELETE FROM mailboxes WHERE id = ?")
                             .bind(mb.id)
                             .execute(&mut *conn)

@@ -89,12 +89,45 @@ async fn insert_content(conn: &mut SqliteConnection, p: &Prepared) -> Result<Con
             .execute(&mut *conn)
             .await?;
     }
-    sqlx::query("INSERT INTO content_text (rowid, body) VALUES (?, ?)")
+    sqlx::query("INSERT INTO content_text_pending (content_id, body) VALUES (?, ?)")
         .bind(id)
         .bind(s.text.to_lowercase())
         .execute(&mut *conn)
         .await?;
     Ok(id)
+}
+
+/// Moves up to `limit` pending texts into the FTS5 index; returns how many moved.
+/// Called by the writer between batches: indexing many rows in one statement costs
+/// far less than one FTS5 update per delivery.
+pub(crate) async fn index_pending_text(conn: &mut SqliteConnection, limit: i64) -> Result<u64> {
+    let moved = sqlx::query(
+        "INSERT INTO content_text (rowid, body)
+         SELECT content_id, body FROM content_text_pending ORDER BY content_id LIMIT ?",
+    )
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved > 0 {
+        sqlx::query(
+            "DELETE FROM content_text_pending WHERE content_id IN
+             (SELECT content_id FROM content_text_pending ORDER BY content_id LIMIT ?)",
+        )
+        .bind(moved as i64)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(moved)
+}
+
+/// Number of texts waiting for the index.
+pub(crate) async fn pending_text(conn: &mut SqliteConnection) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM content_text_pending")
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 /// Takes `count` UIDs and one new MODSEQ in a mailbox: (first UID, MODSEQ).
@@ -141,12 +174,10 @@ async fn check_quota(
         .await?
         .flatten();
     if let Some(quota) = quota {
-        let used: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)",
-        )
-        .bind(account_id)
-        .fetch_one(&mut *conn)
-        .await?;
+        let used: i64 = sqlx::query_scalar("SELECT used_bytes FROM accounts WHERE id = ?")
+            .bind(account_id)
+            .fetch_one(&mut *conn)
+            .await?;
         if used as u64 + adding > quota as u64 {
             return Err(StoreError::OverQuota);
         }
@@ -279,11 +310,14 @@ pub(crate) async fn expunge_all(conn: &mut SqliteConnection, mb: &Mailbox) -> Re
 }
 
 /// Copies messages between mailboxes of one transaction; the source keeps them.
+/// `moving` says the source copies will be expunged in the same transaction, so a
+/// move inside one account uses no more space and is not refused for quota.
 async fn copy_within(
     conn: &mut SqliteConnection,
     source: &Mailbox,
     target: &Mailbox,
     ranges: &[UidRange],
+    moving: bool,
 ) -> Result<CopyResult> {
     if target.noselect {
         return Err(StoreError::Cannot(format!(
@@ -295,7 +329,9 @@ async fn copy_within(
     let mut pairs = Vec::with_capacity(rows.len());
     if !rows.is_empty() {
         let total: u64 = rows.iter().map(|r| r.4).sum();
-        check_quota(conn, target.account_id, total).await?;
+        if !(moving && source.account_id == target.account_id) {
+            check_quota(conn, target.account_id, total).await?;
+        }
         let (first, modseq) = allocate(conn, target.id, rows.len() as u32).await?;
         for (i, (meta, content_id, date, offset, size)) in rows.iter().enumerate() {
             let uid = first + i as u32;
@@ -326,7 +362,7 @@ pub(crate) async fn move_within(
     target: &Mailbox,
     ranges: &[UidRange],
 ) -> Result<(CopyResult, u64)> {
-    let copied = copy_within(conn, source, target, ranges).await?;
+    let copied = copy_within(conn, source, target, ranges, true).await?;
     let uids: Vec<u32> = copied.pairs.iter().map(|p| p.0).collect();
     let modseq = if uids.is_empty() {
         source.highest_modseq
@@ -613,7 +649,7 @@ impl Store {
                 Box::pin(async move {
                     let src = mailbox_by_id(conn, source).await?;
                     let dst = mailbox_by_id(conn, target).await?;
-                    let copied = copy_within(conn, &src, &dst, &ranges).await?;
+                    let copied = copy_within(conn, &src, &dst, &ranges, false).await?;
                     let events = if copied.pairs.is_empty() {
                         vec![]
                     } else {
@@ -736,26 +772,46 @@ impl Store {
     /// FTS5 trigram index; shorter ones by a scan.
     pub async fn search_body(&self, mailbox_id: MailboxId, needle: &str) -> Result<Vec<u32>> {
         let needle = needle.to_lowercase();
-        let uids: Vec<i64> = if needle.chars().count() >= 3 {
+        let mut conn = self.read.acquire().await?;
+        // One read transaction: the indexer moving a text between the two tables
+        // cannot make a message vanish from (or appear twice in) the answer.
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        let indexed: Result<Vec<i64>, _> = if needle.chars().count() >= 3 {
             sqlx::query_scalar(
                 "SELECT m.uid FROM content_text t JOIN messages m ON m.content_id = t.rowid
-                 WHERE content_text MATCH ? AND m.mailbox_id = ? ORDER BY m.uid",
+                 WHERE content_text MATCH ? AND m.mailbox_id = ?",
             )
             .bind(format!("\"{}\"", needle.replace('"', "\"\"")))
             .bind(mailbox_id)
-            .fetch_all(&self.read)
-            .await?
+            .fetch_all(&mut *conn)
+            .await
         } else {
             sqlx::query_scalar(
                 "SELECT m.uid FROM messages m JOIN content_text t ON t.rowid = m.content_id
-                 WHERE m.mailbox_id = ? AND instr(t.body, ?) > 0 ORDER BY m.uid",
+                 WHERE m.mailbox_id = ? AND instr(t.body, ?) > 0",
             )
             .bind(mailbox_id)
             .bind(&needle)
-            .fetch_all(&self.read)
-            .await?
+            .fetch_all(&mut *conn)
+            .await
         };
-        Ok(uids.into_iter().map(|u| u as u32).collect())
+        let pending: Result<Vec<i64>, _> = sqlx::query_scalar(
+            "SELECT m.uid FROM messages m JOIN content_text_pending p ON p.content_id = m.content_id
+             WHERE m.mailbox_id = ? AND instr(p.body, ?) > 0",
+        )
+        .bind(mailbox_id)
+        .bind(&needle)
+        .fetch_all(&mut *conn)
+        .await;
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        let mut uids: Vec<u32> = indexed?
+            .into_iter()
+            .chain(pending?)
+            .map(|u| u as u32)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
     }
 
     /// SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT (RFC 9051 §6.4.4): UIDs with a header

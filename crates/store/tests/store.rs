@@ -1013,9 +1013,82 @@ async fn quota_refuses_what_does_not_fit() {
     ));
     let mb = inbox(&store, &alice).await;
     assert!(matches!(
-        store.append(mb.id, raw, Flags::default(), None).await,
+        store
+            .append(mb.id, raw.clone(), Flags::default(), None)
+            .await,
         Err(StoreError::OverQuota)
     ));
+
+    // Moving, deleting and expunging keep the used-bytes count right.
+    let folder = store
+        .create_mailbox(alice.id, "Folder", None)
+        .await
+        .unwrap();
+    store
+        .move_messages(mb.id, vec![1..=1], folder.id)
+        .await
+        .unwrap();
+    assert!(
+        !store.fits_quota(alice.id, 11).await.unwrap(),
+        "a move does not free space"
+    );
+    store.delete_mailbox(alice.id, "Folder").await.unwrap();
+    assert!(
+        store.fits_quota(alice.id, raw.len() as u64).await.unwrap(),
+        "deleting the mailbox frees its space"
+    );
+    store
+        .deliver(raw.clone(), &[alice.id])
+        .await
+        .expect("fits again");
+    store
+        .store_flags(
+            mb.id,
+            vec![2..=2],
+            FlagOp::Add,
+            Flags::from_names(["\\Deleted"]).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    store.expunge(mb.id, None).await.unwrap();
+    assert!(
+        store.fits_quota(alice.id, raw.len() as u64).await.unwrap(),
+        "expunge frees space"
+    );
+}
+
+#[tokio::test]
+async fn body_search_is_the_same_before_and_after_indexing() {
+    let (_dir, store) = open().await;
+    let alice = with_user(&store, "alice@example.org").await;
+    let mb = inbox(&store, &alice).await;
+    let mut expected = Vec::new();
+    // Deliveries race the indexer: every search must see every message either way.
+    for i in 0..60u32 {
+        let body = if i % 3 == 0 {
+            "needle in a haystack"
+        } else {
+            "just hay"
+        };
+        store
+            .deliver(message(&format!("m{i}"), body), &[alice.id])
+            .await
+            .unwrap();
+        if i % 3 == 0 {
+            expected.push(i + 1);
+        }
+        assert_eq!(store.search_body(mb.id, "NEEDLE").await.unwrap(), expected);
+        assert_eq!(store.search_body(mb.id, "ne").await.unwrap(), expected);
+    }
+    // After the writer had idle time the answers are unchanged.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    store.create_mailbox(alice.id, "poke", None).await.unwrap();
+    assert_eq!(store.search_body(mb.id, "needle").await.unwrap(), expected);
+    assert_eq!(
+        store.search_body(mb.id, "haystack").await.unwrap(),
+        expected
+    );
 }
 
 #[tokio::test]
