@@ -13,6 +13,7 @@ mod directory;
 mod error;
 mod mailbox;
 mod message;
+mod queue;
 mod scram;
 mod types;
 mod writer;
@@ -27,6 +28,7 @@ use tokio::sync::broadcast;
 
 pub use error::{Result, StoreError};
 pub use message::{FlagUpdate, UidRange, uid_ranges};
+pub use queue::{QueueAttempt, QueueEntry, QueueJob, QueuedRecipient, Submitted};
 pub use scram::{SCRAM_ITERATIONS, ScramCredentials, hmac_sha256};
 pub use types::*;
 
