@@ -51,6 +51,9 @@ async fn main() -> std::io::Result<()> {
         ..Config::default()
     };
     config.imap.idle_keepalive = std::time::Duration::from_secs(5);
+    // Load tools open thousands of connections from 127.0.0.1.
+    config.limits.max_connections = 20_000;
+    config.limits.max_connections_per_ip = 20_000;
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on {}", listener.local_addr()?);
     let shutdown = CancellationToken::new();

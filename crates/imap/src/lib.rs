@@ -12,9 +12,10 @@
 //! (AUTH=PLAIN, AUTH=LOGIN, or LOGINDISABLED when plaintext is not allowed), ID,
 //! ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE, CHILDREN, LIST-EXTENDED,
 //! LIST-STATUS, SPECIAL-USE, CREATE-SPECIAL-USE, ESEARCH, SEARCHRES, BINARY,
-//! MULTIAPPEND, UTF8=ACCEPT, STATUS=SIZE. Not implemented, hence not advertised
-//! and answered BAD: CONDSTORE/QRESYNC (no MODSEQ in FETCH/SEARCH, no
-//! UNCHANGEDSINCE), STARTTLS (no TLS yet), CATENATE, ACL, QUOTA, SORT/THREAD.
+//! MULTIAPPEND, UTF8=ACCEPT, STATUS=SIZE, CONDSTORE (MODSEQ, CHANGEDSINCE,
+//! UNCHANGEDSINCE, SEARCH MODSEQ, HIGHESTMODSEQ). Not implemented, hence not
+//! advertised and answered BAD: QRESYNC, STARTTLS (no TLS yet), CATENATE, ACL,
+//! QUOTA, SORT/THREAD.
 //!
 //! Where the RFCs leave room the answers follow Dovecot (flag order, implicit
 //! FLAGS first in FETCH, `[CLOSED]`, read-only STORE/EXPUNGE answered OK, empty

@@ -60,6 +60,11 @@ impl Selected {
         }
     }
 
+    /// The MODSEQ the view has caught up to (HIGHESTMODSEQ, RFC 7162 §3.1.2).
+    pub fn highest_modseq(&self) -> u64 {
+        self.modseq
+    }
+
     pub fn exists(&self) -> u32 {
         self.messages.len() as u32
     }
@@ -200,6 +205,7 @@ impl Selected {
         store: &Store,
         allow_expunge: bool,
         rev2: bool,
+        condstore: bool,
         out: &mut Vec<u8>,
     ) -> Result<(), StoreError> {
         let mut flag_changes = Vec::new();
@@ -257,9 +263,14 @@ impl Selected {
                 && !self.pending_expunge.contains(&uid)
             {
                 let m = &self.messages[i];
+                let modseq = if condstore {
+                    format!(" MODSEQ ({})", m.modseq)
+                } else {
+                    String::new()
+                };
                 out.extend_from_slice(
                     format!(
-                        "* {} FETCH (UID {} FLAGS {})\r\n",
+                        "* {} FETCH (UID {} FLAGS {}{modseq})\r\n",
                         i + 1,
                         uid,
                         encode::flag_list(&m.flags, !rev2 && self.recent.contains(&uid))

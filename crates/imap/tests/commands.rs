@@ -537,7 +537,7 @@ async fn autologout() {
 async fn utf8_accept_append() {
     let s = start().await;
     let mut c = s.login().await;
-    let r = c.cmd("u1 ENABLE UTF8=ACCEPT CONDSTORE").await;
+    let r = c.cmd("u1 ENABLE UTF8=ACCEPT X-UNKNOWN").await;
     assert_eq!(r[0], "* ENABLED UTF8=ACCEPT");
     let r = c.cmd("u2 ENABLE UTF8=ACCEPT").await;
     assert_eq!(r[0], "* ENABLED", "nothing newly enabled: {r:?}");

@@ -625,3 +625,105 @@ async fn interleaved_sessions_keep_consistent_views() {
         model.grew
     );
 }
+
+fn modseq_of(line: &str) -> u64 {
+    line.split("MODSEQ (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("no MODSEQ in {line}"))
+}
+
+#[tokio::test]
+async fn condstore() {
+    let (_s, mut c) = with_messages().await;
+    let r = c.cmd("c1 STATUS INBOX (MESSAGES HIGHESTMODSEQ)").await;
+    assert!(
+        r[0].starts_with("* OK [HIGHESTMODSEQ "),
+        "enabling with a mailbox selected announces it: {r:?}"
+    );
+    assert!(
+        has(&r, "* STATUS \"INBOX\" (MESSAGES 5 HIGHESTMODSEQ "),
+        "{r:?}"
+    );
+    let r = c.cmd("c2 FETCH 1:* (MODSEQ)").await;
+    assert!(r[0].starts_with("* 1 FETCH (MODSEQ ("), "{r:?}");
+    let m1 = r[..5].iter().map(|l| modseq_of(l)).max().unwrap();
+    let r = c.cmd("c3 STORE 1 +FLAGS (\\Flagged)").await;
+    let m2 = modseq_of(&r[0]);
+    assert!(
+        m2 > m1 && r[0].starts_with("* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("),
+        "{r:?}"
+    );
+    let r = c
+        .cmd(&format!(
+            "c4 UID STORE 1:2 (UNCHANGEDSINCE {m1}) +FLAGS (\\Seen)"
+        ))
+        .await;
+    assert_eq!(
+        r.last().unwrap(),
+        "c4 OK [MODIFIED 1] Conditional STORE failed",
+        "{r:?}"
+    );
+    assert!(
+        r[0].starts_with("* 2 FETCH (UID 2 FLAGS (\\Seen \\Recent) MODSEQ ("),
+        "{r:?}"
+    );
+    let r = c
+        .cmd(&format!("c5 FETCH 1:* (FLAGS) (CHANGEDSINCE {m1})"))
+        .await;
+    assert_eq!(r.len(), 3, "only the two changed messages: {r:?}");
+    assert!(
+        r[0].starts_with("* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (")
+            && r[1].starts_with("* 2 FETCH ("),
+        "{r:?}"
+    );
+    let r = c.cmd(&format!("c6 SEARCH MODSEQ {m2}")).await;
+    assert!(r[0].starts_with("* SEARCH 1 2 (MODSEQ "), "{r:?}");
+    let r = c
+        .cmd(&format!(
+            "c7 UID SEARCH RETURN (COUNT) MODSEQ \"/flags/\\\\seen\" all {m2}"
+        ))
+        .await;
+    assert!(
+        r[0].starts_with("* ESEARCH (TAG \"c7\") UID COUNT 2 MODSEQ "),
+        "{r:?}"
+    );
+    let r = c.cmd("c8 STORE 3 +FLAGS.SILENT (\\Answered)").await;
+    assert!(
+        r[0].starts_with("* 3 FETCH (MODSEQ ("),
+        ".SILENT still reports MODSEQ: {r:?}"
+    );
+    let r = c.cmd("c9 SELECT INBOX").await;
+    assert!(has(&r, "* OK [HIGHESTMODSEQ "), "{r:?}");
+    let r = c.cmd("c10 FETCH 1 FLAGS").await;
+    assert!(
+        r[0].contains(" MODSEQ ("),
+        "FLAGS bring MODSEQ once enabled: {r:?}"
+    );
+}
+
+#[tokio::test]
+async fn condstore_by_select_parameter_and_enable() {
+    let s = start().await;
+    s.deliver(&data("msg_01.txt")).await;
+    let mut c = s.login().await;
+    let r = c.cmd("e1 ENABLE CONDSTORE").await;
+    assert_eq!(r[0], "* ENABLED CONDSTORE");
+    let mut d = s.login().await;
+    let r = d.cmd("e2 EXAMINE INBOX (CONDSTORE)").await;
+    assert!(
+        has(&r, "* OK [HIGHESTMODSEQ ") && r.last().unwrap().starts_with("e2 OK [READ-ONLY]"),
+        "{r:?}"
+    );
+    let r = d.cmd("e3 SELECT INBOX (BOGUS)").await;
+    assert_eq!(status(&r), "BAD");
+    c.select("INBOX").await;
+    d.cmd("e4 SELECT INBOX").await;
+    d.cmd("e5 STORE 1 +FLAGS (\\Seen)").await;
+    let r = c.cmd("e6 NOOP").await;
+    assert!(
+        r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ ("),
+        "unsolicited FETCH carries MODSEQ: {r:?}"
+    );
+}

@@ -533,11 +533,18 @@ impl<'a> Parser<'a> {
             "SELECT" | "EXAMINE" => {
                 self.sp()?;
                 let mailbox = self.mailbox()?;
+                let mut condstore = false;
                 if self.eat(b' ') {
-                    return Err("SELECT parameters are not supported".into());
+                    self.expect(b'(')?;
+                    if !self.eat_keyword("CONDSTORE") {
+                        return Err("unknown SELECT parameter (only CONDSTORE is supported)".into());
+                    }
+                    self.expect(b')')?;
+                    condstore = true;
                 }
                 Ok(CommandBody::Select {
                     mailbox,
+                    condstore,
                     read_only: name == "EXAMINE",
                 })
             }
@@ -668,6 +675,7 @@ impl<'a> Parser<'a> {
                 "DELETED" => StatusItem::Deleted,
                 "SIZE" => StatusItem::Size,
                 "RECENT" => StatusItem::Recent,
+                "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
                 _ => return Err(format!("unknown STATUS item {a}")),
             });
             if self.eat(b')') {
@@ -931,6 +939,20 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 Ok(SearchKey::Uid(self.sequence_set()?))
             }
+            "MODSEQ" => {
+                self.sp()?;
+                // Optional entry name and type (RFC 7162 §3.1.5); flags are not told apart.
+                if self.peek() == Some(b'"') {
+                    self.quoted()?;
+                    self.sp()?;
+                    let kind = self.atom()?.to_ascii_lowercase();
+                    if !["priv", "shared", "all"].contains(&kind.as_str()) {
+                        return Err(format!("invalid MODSEQ entry type {kind}"));
+                    }
+                    self.sp()?;
+                }
+                Ok(SearchKey::ModSeq(self.number64()?))
+            }
             "NOT" => {
                 self.sp()?;
                 Ok(SearchKey::Not(Box::new(self.search_key_depth(depth + 1)?)))
@@ -983,10 +1005,21 @@ impl<'a> Parser<'a> {
         } else {
             attrs.push(self.fetch_attr()?);
         }
+        let mut changed_since = None;
         if self.eat(b' ') {
-            return Err("FETCH modifiers are not supported".into());
+            self.expect(b'(')?;
+            if !self.eat_keyword("CHANGEDSINCE ") {
+                return Err("unknown FETCH modifier (only CHANGEDSINCE is supported)".into());
+            }
+            changed_since = Some(self.number64()?);
+            self.expect(b')')?;
         }
-        Ok(CommandBody::Fetch { uid, set, attrs })
+        Ok(CommandBody::Fetch {
+            uid,
+            set,
+            attrs,
+            changed_since,
+        })
     }
 
     fn fetch_attr(&mut self) -> PResult<FetchAttr> {
@@ -1002,6 +1035,7 @@ impl<'a> Parser<'a> {
             "RFC822.TEXT" => FetchAttr::Rfc822Text,
             "BODYSTRUCTURE" => FetchAttr::BodyStructure,
             "UID" => FetchAttr::Uid,
+            "MODSEQ" => FetchAttr::ModSeq,
             "BODY" if self.peek() != Some(b'[') => FetchAttr::Body,
             "BODY" | "BODY.PEEK" => {
                 let (section, label) = self.section()?;
@@ -1127,8 +1161,14 @@ impl<'a> Parser<'a> {
         self.sp()?;
         let set = self.sequence_set()?;
         self.sp()?;
-        if self.peek() == Some(b'(') {
-            return Err("STORE modifiers (UNCHANGEDSINCE) are not supported".into());
+        let mut unchanged_since = None;
+        if self.eat(b'(') {
+            if !self.eat_keyword("UNCHANGEDSINCE ") {
+                return Err("unknown STORE modifier (only UNCHANGEDSINCE is supported)".into());
+            }
+            unchanged_since = Some(self.number64()?);
+            self.expect(b')')?;
+            self.sp()?;
         }
         let op = if self.eat(b'+') {
             FlagOp::Add
@@ -1157,6 +1197,7 @@ impl<'a> Parser<'a> {
             op,
             silent,
             flags,
+            unchanged_since,
         })
     }
 }
@@ -1224,14 +1265,16 @@ mod tests {
             parse("x SELECT inbox"),
             CommandBody::Select {
                 mailbox: "inbox".into(),
-                read_only: false
+                read_only: false,
+                condstore: false
             }
         );
         assert_eq!(
-            parse("x EXAMINE \"a b\""),
+            parse("x EXAMINE \"a b\" (condstore)"),
             CommandBody::Select {
                 mailbox: "a b".into(),
-                read_only: true
+                read_only: true,
+                condstore: true
             }
         );
         assert_eq!(
@@ -1490,13 +1533,14 @@ mod tests {
         assert_eq!(messages[1].data, b"a\0b");
         assert!(bad("a APPEND x {3}\r\na\0b").message.contains("NUL"));
         assert_eq!(
-            parse("a UID STORE 1:* +FLAGS.SILENT (\\Deleted $Junk)"),
+            parse("a UID STORE 1:* (UNCHANGEDSINCE 12) +FLAGS.SILENT (\\Deleted $Junk)"),
             CommandBody::Store {
                 uid: true,
                 set: SequenceSet::Ranges(vec![(SeqNumber::Value(1), SeqNumber::Largest)]),
                 op: FlagOp::Add,
                 silent: true,
-                flags: vec!["\\Deleted".into(), "$Junk".into()]
+                flags: vec!["\\Deleted".into(), "$Junk".into()],
+                unchanged_since: Some(12)
             }
         );
         assert!(matches!(

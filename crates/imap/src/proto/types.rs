@@ -75,6 +75,8 @@ pub enum FetchAttr {
     Body,
     BodyStructure,
     Uid,
+    /// MODSEQ (RFC 7162 §3.1.4).
+    ModSeq,
     /// BODY[section]<partial> and BODY.PEEK[...]; `label` is the section as the
     /// client wrote it, echoed in the response.
     BodySection {
@@ -146,6 +148,8 @@ pub enum SearchKey {
     },
     Body(String),
     Text(String),
+    /// MODSEQ n: messages whose MODSEQ is at least n (RFC 7162 §3.1.5).
+    ModSeq(u64),
 }
 
 /// SEARCH RETURN options (RFC 4731, RFC 5182).
@@ -168,6 +172,8 @@ pub enum StatusItem {
     Deleted,
     Size,
     Recent,
+    /// HIGHESTMODSEQ (RFC 7162 §3.1.6).
+    HighestModSeq,
 }
 
 impl StatusItem {
@@ -180,6 +186,7 @@ impl StatusItem {
             StatusItem::Deleted => "DELETED",
             StatusItem::Size => "SIZE",
             StatusItem::Recent => "RECENT",
+            StatusItem::HighestModSeq => "HIGHESTMODSEQ",
         }
     }
 }
@@ -233,6 +240,8 @@ pub enum CommandBody {
     Select {
         mailbox: WireName,
         read_only: bool,
+        /// `(CONDSTORE)` select parameter (RFC 7162 §3.1.8).
+        condstore: bool,
     },
     Create {
         mailbox: WireName,
@@ -279,6 +288,8 @@ pub enum CommandBody {
         uid: bool,
         set: SequenceSet,
         attrs: Vec<FetchAttr>,
+        /// `(CHANGEDSINCE n)` (RFC 7162 §3.1.4.1).
+        changed_since: Option<u64>,
     },
     Store {
         uid: bool,
@@ -286,6 +297,8 @@ pub enum CommandBody {
         op: FlagOp,
         silent: bool,
         flags: Vec<String>,
+        /// `(UNCHANGEDSINCE n)` (RFC 7162 §3.1.3).
+        unchanged_since: Option<u64>,
     },
     Copy {
         uid: bool,

@@ -42,22 +42,36 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         uid: bool,
         set: &SequenceSet,
         mut attrs: Vec<FetchAttr>,
+        changed_since: Option<u64>,
     ) -> CmdResult {
+        if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
+            self.enable_condstore();
+        }
         let indexes = {
             let Some(sel) = self.selected.as_ref() else {
                 return Ok(Tagged::Bad("No mailbox selected".into()));
             };
             match sel.resolve(set, uid) {
-                Ok(i) => i,
+                // CHANGEDSINCE: only messages changed after that MODSEQ (RFC 7162 §3.1.4.1).
+                Ok(i) => i
+                    .into_iter()
+                    .filter(|&i| changed_since.is_none_or(|m| sel.message(i).modseq > m))
+                    .collect::<Vec<_>>(),
                 Err(e) => return Ok(Tagged::Bad(e)),
             }
         };
         if uid && !attrs.contains(&FetchAttr::Uid) {
             attrs.insert(0, FetchAttr::Uid);
         }
+        // With CONDSTORE every FETCH carrying FLAGS carries MODSEQ (RFC 7162 §3.1.4).
+        if (changed_since.is_some() || (self.condstore && attrs.contains(&FetchAttr::Flags)))
+            && !attrs.contains(&FetchAttr::ModSeq)
+        {
+            attrs.push(FetchAttr::ModSeq);
+        }
         let need_info = attrs
             .iter()
-            .any(|a| !matches!(a, FetchAttr::Uid | FetchAttr::Flags));
+            .any(|a| !matches!(a, FetchAttr::Uid | FetchAttr::Flags | FetchAttr::ModSeq));
         let need_views = attrs.iter().any(|a| {
             matches!(
                 a,
@@ -161,6 +175,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 match attr {
                     FetchAttr::Uid => {
                         item.extend_from_slice(format!("UID {}", meta.uid).as_bytes())
+                    }
+                    FetchAttr::ModSeq => {
+                        item.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes())
                     }
                     FetchAttr::Flags => item.extend_from_slice(
                         format!("FLAGS {}", encode::flag_list(&meta.flags, recent)).as_bytes(),
@@ -291,6 +308,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     at,
                     format!("FLAGS {}", encode::flag_list(&meta.flags, recent)).into_bytes(),
                 );
+                if self.condstore && !attrs.contains(&FetchAttr::ModSeq) {
+                    items.push(format!("MODSEQ ({})", meta.modseq).into_bytes());
+                }
             }
             self.out
                 .extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());

@@ -146,6 +146,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             )
             .as_bytes(),
         );
+        if self.condstore {
+            out.extend_from_slice(
+                format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq()).as_bytes(),
+            );
+        }
         if self.rev2 {
             out.extend_from_slice(b"* LIST () \"/\" ");
             self.write_mailbox(&mut out, &sel.mailbox.name);
@@ -445,6 +450,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 StatusItem::Unseen => st.unseen as u64,
                 StatusItem::Deleted => st.deleted as u64,
                 StatusItem::Size => st.size,
+                StatusItem::HighestModSeq => st.highest_modseq,
                 StatusItem::Recent => {
                     if self.rev2 {
                         continue;
@@ -461,6 +467,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     pub(super) async fn status(&mut self, wire: &str, items: &[StatusItem]) -> CmdResult {
+        if items.contains(&StatusItem::HighestModSeq) {
+            self.enable_condstore();
+        }
         let name = match self.name_or_no(wire) {
             Ok(n) => n,
             Err(t) => return Ok(t),

@@ -25,7 +25,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         op: FlagOp,
         silent: bool,
         names: &[String],
+        unchanged_since: Option<u64>,
     ) -> CmdResult {
+        if unchanged_since.is_some() {
+            self.enable_condstore();
+        }
         let flags = match Flags::from_names(names) {
             Ok(f) => f,
             Err(e) => return Ok(Tagged::Bad(format!("Invalid flag: {e}"))),
@@ -48,31 +52,74 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .filter(|u| !sel.is_expunged(*u))
             .collect();
         let expunged = live.len() != uids.len();
+        let mut modified = Vec::new();
+        let mut changed = Vec::new();
         if !live.is_empty() {
             let update = self
                 .store
-                .store_flags(sel.mailbox.id, uid_ranges(&live), op, flags, None)
+                .store_flags(
+                    sel.mailbox.id,
+                    uid_ranges(&live),
+                    op,
+                    flags,
+                    unchanged_since,
+                )
                 .await?;
             for meta in &update.messages {
                 sel.update_flags(meta);
             }
+            modified = update.modified;
+            changed = update.changed;
         }
         sel.announce_keywords(&mut self.out);
-        if !silent {
-            for u in &live {
-                if let Some(i) = sel.index_of(*u) {
-                    let m = sel.message(i);
-                    let flags = encode::flag_list(&m.flags, !self.rev2 && sel.is_recent(m.uid));
-                    let line = if uid {
-                        format!("* {} FETCH (UID {} FLAGS {flags})\r\n", i + 1, m.uid)
-                    } else {
-                        format!("* {} FETCH (FLAGS {flags})\r\n", i + 1)
-                    };
-                    self.out.extend_from_slice(line.as_bytes());
+        for u in &live {
+            if modified.contains(u) {
+                continue;
+            }
+            // .SILENT still reports the new MODSEQ of changed messages to a CONDSTORE
+            // client (RFC 7162 §3.1.3), without the flags.
+            if silent && !(self.condstore && changed.contains(u)) {
+                continue;
+            }
+            if let Some(i) = sel.index_of(*u) {
+                let m = sel.message(i);
+                let mut items = Vec::new();
+                if uid {
+                    items.push(format!("UID {}", m.uid));
                 }
+                if !silent {
+                    items.push(format!(
+                        "FLAGS {}",
+                        encode::flag_list(&m.flags, !self.rev2 && sel.is_recent(m.uid))
+                    ));
+                }
+                if self.condstore {
+                    items.push(format!("MODSEQ ({})", m.modseq));
+                }
+                self.out.extend_from_slice(
+                    format!("* {} FETCH ({})\r\n", i + 1, items.join(" ")).as_bytes(),
+                );
             }
         }
-        if expunged {
+        if !modified.is_empty() {
+            // RFC 7162 §3.1.3: the messages not stored because they changed meanwhile.
+            let numbers: Vec<u32> = if uid {
+                modified
+            } else {
+                let mut seqs: Vec<u32> = modified
+                    .iter()
+                    .filter_map(|u| sel.index_of(*u))
+                    .map(|i| i as u32 + 1)
+                    .collect();
+                seqs.sort_unstable();
+                seqs
+            };
+            return Ok(Tagged::Ok(format!(
+                "[MODIFIED {}] Conditional STORE failed",
+                encode::sequence_set(&numbers)
+            )));
+        }
+        if expunged && !uid {
             return Ok(Tagged::No(
                 "[EXPUNGEISSUED] Some of the requested messages no longer exist".into(),
             ));

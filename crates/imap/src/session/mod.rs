@@ -91,6 +91,8 @@ pub(crate) struct Session<R, W> {
     selected: Option<Selected>,
     /// ENABLE IMAP4rev2 (RFC 9051 Appendix E differences apply).
     rev2: bool,
+    /// CONDSTORE enabled (RFC 7162 §3.1): MODSEQ in every FETCH with FLAGS.
+    condstore: bool,
     /// UTF-8 mailbox names and strings (UTF8=ACCEPT, implied by IMAP4rev2).
     utf8: bool,
     changes: broadcast::Receiver<Change>,
@@ -99,7 +101,7 @@ pub(crate) struct Session<R, W> {
 }
 
 const BASE_CAPS: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE";
-const AUTH_CAPS: &str = "NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND UTF8=ACCEPT STATUS=SIZE";
+const AUTH_CAPS: &str = "CONDSTORE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND UTF8=ACCEPT STATUS=SIZE";
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub fn new(
@@ -126,6 +128,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             selected: None,
             rev2: false,
             utf8: false,
+            condstore: false,
             changes,
             out: Vec::new(),
         }
@@ -300,7 +303,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         match sel
-            .refresh(&self.store, allow_expunge, self.rev2, &mut self.out)
+            .refresh(
+                &self.store,
+                allow_expunge,
+                self.rev2,
+                self.condstore,
+                &mut self.out,
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -379,7 +388,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Ok(Tagged::Ok("Namespace completed".into()))
             }
             CommandBody::Idle => self.idle(tag).await,
-            CommandBody::Select { mailbox, read_only } => self.select(&mailbox, read_only).await,
+            CommandBody::Select {
+                mailbox,
+                read_only,
+                condstore,
+            } => {
+                if condstore {
+                    self.enable_condstore();
+                }
+                self.select(&mailbox, read_only).await
+            }
             CommandBody::Create {
                 mailbox,
                 special_use,
@@ -405,14 +423,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Unselect => self.close(false).await,
             CommandBody::Expunge { uids } => self.expunge(uids.as_ref()).await,
             CommandBody::Search { uid, returns, key } => self.search(tag, uid, returns, key).await,
-            CommandBody::Fetch { uid, set, attrs } => self.fetch(uid, &set, attrs).await,
+            CommandBody::Fetch {
+                uid,
+                set,
+                attrs,
+                changed_since,
+            } => self.fetch(uid, &set, attrs, changed_since).await,
             CommandBody::Store {
                 uid,
                 set,
                 op,
                 silent,
                 flags,
-            } => self.store_flags(uid, &set, op, silent, &flags).await,
+                unchanged_since,
+            } => {
+                self.store_flags(uid, &set, op, silent, &flags, unchanged_since)
+                    .await
+            }
             CommandBody::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false).await,
             CommandBody::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true).await,
         }
@@ -560,6 +587,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.rev2 = true;
                 self.utf8 = true;
                 enabled.push("IMAP4rev2");
+            } else if cap.eq_ignore_ascii_case("CONDSTORE") && !self.condstore {
+                self.enable_condstore();
+                enabled.push("CONDSTORE");
             } else if cap.eq_ignore_ascii_case("UTF8=ACCEPT") && !self.utf8 {
                 self.utf8 = true;
                 enabled.push("UTF8=ACCEPT");
@@ -626,6 +656,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     // ---- helpers shared by the command modules ----
+
+    /// A CONDSTORE-enabling command (RFC 7162 §3.1): from now on MODSEQ goes with
+    /// FLAGS; with a mailbox selected the client learns its HIGHESTMODSEQ at once.
+    fn enable_condstore(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(sel) = &self.selected {
+            self.out.extend_from_slice(
+                format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq()).as_bytes(),
+            );
+        }
+    }
 
     fn account_id(&self) -> i64 {
         self.account.as_ref().map_or(0, |a| a.id)

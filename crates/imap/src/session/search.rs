@@ -21,6 +21,17 @@ enum TextQuery {
     Text(String),
 }
 
+/// Whether the key uses MODSEQ: the answer then carries the highest MODSEQ found.
+fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::Not(k) => uses_modseq(k),
+        _ => false,
+    }
+}
+
 fn collect_queries(key: &SearchKey, out: &mut Vec<TextQuery>, needs_info: &mut bool) {
     match key {
         SearchKey::And(keys) => keys
@@ -114,6 +125,7 @@ impl Context<'_> {
             }
             SearchKey::Body(v) => self.text(TextQuery::Body(v.clone()), meta.uid),
             SearchKey::Text(v) => self.text(TextQuery::Text(v.clone()), meta.uid),
+            SearchKey::ModSeq(n) => meta.modseq >= *n,
         }
     }
 
@@ -130,6 +142,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         returns: Option<Vec<SearchReturn>>,
         key: SearchKey,
     ) -> CmdResult {
+        let with_modseq = uses_modseq(&key);
+        if with_modseq {
+            self.enable_condstore();
+        }
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Tagged::Bad("No mailbox selected".into()));
         };
@@ -183,6 +199,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .iter()
             .map(|&(s, u)| if uid { u } else { s })
             .collect();
+        // RFC 7162 §3.1.5: the highest MODSEQ of the messages found.
+        let highest = found
+            .iter()
+            .filter_map(|&(_, u)| sel.index_of(u).map(|i| sel.message(i).modseq))
+            .max()
+            .filter(|_| with_modseq);
 
         let esearch = returns.is_some() || self.rev2;
         let mut opts = returns.unwrap_or_default();
@@ -220,9 +242,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let list: Vec<String> = numbers.iter().map(u32::to_string).collect();
             self.out.extend_from_slice(
                 format!(
-                    "* SEARCH{}{}\r\n",
+                    "* SEARCH{}{}{}\r\n",
                     if list.is_empty() { "" } else { " " },
-                    list.join(" ")
+                    list.join(" "),
+                    highest
+                        .map(|m| format!(" (MODSEQ {m})"))
+                        .unwrap_or_default()
                 )
                 .as_bytes(),
             );
@@ -250,6 +275,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         if has(SearchReturn::All) && !numbers.is_empty() {
             line.push_str(&format!(" ALL {}", encode::sequence_set(&numbers)));
+        }
+        if let Some(m) = highest {
+            line.push_str(&format!(" MODSEQ {m}"));
         }
         line.push_str("\r\n");
         self.out.extend_from_slice(line.as_bytes());
