@@ -5,91 +5,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailroom");
+mod common;
 
-/// A command with a clean environment: no MAILROOM_* from the caller's shell.
-fn mailroom(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MAILROOM_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("RUST_LOG", "info");
-    cmd
-}
-
-fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("mailroom starts");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("mailroom ends")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-struct Server {
-    child: Child,
-    imap: u16,
-    smtp: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &Path) -> Server {
-    start_server_with(dir, &[])
-}
-
-fn start_server_with(dir: &Path, env: &[(&str, &str)]) -> Server {
-    let (imap, smtp) = (free_port(), free_port());
-    let child = mailroom(dir)
-        .args(["--config", "m.toml", "serve"])
-        .envs(env.iter().copied())
-        .env("MAILROOM_IMAP__LISTEN", format!("127.0.0.1:{imap}"))
-        .env("MAILROOM_SMTP__LISTEN", format!("127.0.0.1:{smtp}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", imap)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "serve did not listen within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server { child, imap, smtp }
-}
+use common::*;
 
 fn http_get(port: u16, path: &str, token: Option<&str>) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("http connect");

@@ -1,0 +1,149 @@
+#![allow(clippy::unwrap_used)] // A test that cannot go on should fail loudly.
+//! Real third-party clients against the real binary: the scripts of tests/interop
+//! (Python imaplib, imapclient, smtplib, swaks) run against `mailroom serve`.
+//!
+//! A client that is not installed skips its test with a note, except in CI
+//! (`CI` set), where `.ci/run` installs them all and a missing one is a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// False (after a note) when `check` fails and we are not in CI; panics in CI.
+fn tool_available(name: &str, check: &mut Command) -> bool {
+    let ok = check.output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "{name} is not installed, and CI must run every interop test (.ci/run installs it)"
+            );
+        }
+        eprintln!("skipping: {name} is not installed (see tests/interop/README.md)");
+    }
+    ok
+}
+
+/// The accounts the interop scripts expect (see their READMEs).
+fn provision(dir: &Path) {
+    let mr = |args: &[&str], stdin: Option<&str>| {
+        let out = run(mailroom(dir).arg("-c").arg("m.toml").args(args), stdin);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    };
+    mr(&["domain", "add", "example.org"], None);
+    mr(&["domain", "add", "catchall.test"], None);
+    mr(
+        &["user", "add", "joe@example.org", "--password-stdin"],
+        Some("secret pass\n"),
+    );
+    mr(
+        &["user", "add", "alice@example.org", "--password-stdin"],
+        Some("alice-pw\n"),
+    );
+    mr(
+        &["user", "add", "bob@example.org", "--password-stdin"],
+        Some("bob-pw\n"),
+    );
+    mr(
+        &["alias", "add", "info@example.org", "alice@example.org"],
+        None,
+    );
+    mr(&["alias", "add", "@catchall.test", "bob@example.org"], None);
+}
+
+fn start(env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.toml"),
+        "data_dir = \"store\"\nhostname = \"mx.example.org\"\n",
+    )
+    .unwrap();
+    provision(dir.path());
+    let server = start_server_with(dir.path(), env);
+    (dir, server)
+}
+
+fn script(cmd: &mut Command) {
+    let out = cmd.current_dir(repo()).output().expect("script runs");
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{all}");
+    assert!(all.contains("ok"), "the script reported no checks:\n{all}");
+}
+
+#[test]
+fn python_imaplib_suite() {
+    if !tool_available("python3", Command::new("python3").arg("--version")) {
+        return;
+    }
+    let (_dir, server) = start(&[]);
+    script(
+        Command::new("python3")
+            .arg("tests/interop/imap/imaplib_suite.py")
+            .env("IMAP_PORT", server.imap.to_string()),
+    );
+}
+
+#[test]
+fn imapclient_suite() {
+    if !tool_available(
+        "python3 imapclient",
+        Command::new("python3").args(["-c", "import imapclient"]),
+    ) {
+        return;
+    }
+    let (_dir, server) = start(&[]);
+    script(
+        Command::new("python3")
+            .arg("tests/interop/imap/imapclient_suite.py")
+            .env("IMAP_PORT", server.imap.to_string()),
+    );
+}
+
+#[test]
+fn python_smtplib_then_imaplib() {
+    if !tool_available("python3", Command::new("python3").arg("--version")) {
+        return;
+    }
+    let (_dir, server) = start(&[]);
+    script(Command::new("python3").args([
+        "tests/interop/smtp/smtplib_send.py",
+        "--port",
+        &server.smtp.to_string(),
+        "--imap-port",
+        &server.imap.to_string(),
+    ]));
+}
+
+#[test]
+fn swaks() {
+    if !tool_available("swaks", Command::new("swaks").arg("--version")) {
+        return;
+    }
+    let lmtp = free_port();
+    let lmtp_listen = format!("127.0.0.1:{lmtp}");
+    let (_dir, server) = start(&[("MAILROOM_LMTP__LISTEN", &lmtp_listen)]);
+    script(Command::new("bash").args([
+        "tests/interop/smtp/swaks.sh",
+        &format!("127.0.0.1:{}", server.smtp),
+        &lmtp_listen,
+    ]));
+}
+
+#[test]
+fn mbsync_two_way_sync() {
+    if !tool_available("mbsync (isync)", Command::new("mbsync").arg("--version")) {
+        return;
+    }
+    let (_dir, server) = start(&[]);
+    script(
+        Command::new("python3")
+            .arg("tests/interop/mbsync/sync_test.py")
+            .env("IMAP_PORT", server.imap.to_string()),
+    );
+}
