@@ -93,8 +93,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
     pub fn new(reader: R, writer: W, limits: FrameLimits) -> Self {
         Connection {
             reader,
-            writer: BufWriter::with_capacity(64 * 1024, writer),
-            buf: Vec::with_capacity(4096),
+            writer: BufWriter::with_capacity(4 * 1024, writer),
+            buf: Vec::new(),
             limits,
         }
     }
@@ -107,7 +107,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
     /// the future is dropped before it completes.
     async fn fill(&mut self) -> io::Result<bool> {
         if self.buf.capacity() - self.buf.len() < 1024 {
-            self.buf.reserve(8 * 1024);
+            self.buf.reserve(4 * 1024);
         }
         let n = self.reader.read_buf(&mut self.buf).await?;
         Ok(n > 0)

@@ -39,18 +39,24 @@ def expect(sock, token):
     return buf
 
 
-before = rss_kib()
-conns = []
-for i in range(N):
+def idle_connection():
     s = socket.create_connection((HOST, PORT))
     expect(s, b"\r\n")
     s.sendall(b'a LOGIN joe@example.org "secret pass"\r\nb SELECT INBOX\r\nc IDLE\r\n')
     expect(s, b"+ idling")
-    conns.append(s)
+    return s
+
+
+# Warm-up: the password hash (argon2, ~19 MiB per verification) leaves memory in
+# the allocator's arenas after the first logins; measure after that.
+warm = [idle_connection() for _ in range(50)]
+time.sleep(1)
+before = rss_kib()
+conns = [idle_connection() for _ in range(N)]
 time.sleep(1)
 after = rss_kib()
 print("connections: %d" % N)
 print("server RSS before: %d KiB, after: %d KiB" % (before, after))
 print("per idle connection (logged in, INBOX selected, IDLE): %.1f KiB" % ((after - before) / N))
-for s in conns:
+for s in conns + warm:
     s.close()

@@ -689,3 +689,37 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         encode::write_mailbox(out, name, self.utf8);
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    #[tokio::test]
+    async fn session_future_sizes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = mailroom_store::Store::open(&mailroom_store::StoreOptions::new(dir.path()))
+            .await
+            .expect("store");
+        let config = std::sync::Arc::new(mailroom_config::Config::default());
+        let (a, _b) = tokio::io::duplex(64);
+        let (r, w) = tokio::io::split(a);
+        let session = super::Session::new(
+            r,
+            w,
+            store,
+            config,
+            tokio_util::sync::CancellationToken::new(),
+        );
+        // Every idle connection holds one of these: keep them small (the command
+        // futures are part of it while a command, IDLE included, runs).
+        assert!(
+            std::mem::size_of_val(&session) < 2048,
+            "Session is {} bytes",
+            std::mem::size_of_val(&session)
+        );
+        let run = session.run();
+        assert!(
+            std::mem::size_of_val(&run) < 16 * 1024,
+            "the session future is {} bytes",
+            std::mem::size_of_val(&run)
+        );
+    }
+}
