@@ -87,6 +87,9 @@ impl Drop for IpSlot {
 
 static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// How long `serve` waits for sessions to end after shutdown was requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 impl ImapServer {
     pub fn new(store: Store, config: Arc<Config>) -> Self {
         ImapServer { store, config }
@@ -143,7 +146,17 @@ impl ImapServer {
             );
         }
         tracker.close();
-        tracker.wait().await;
+        // Sessions answer the cancellation with BYE at their next read; one blocked
+        // writing to a client that stopped reading must not hold the shutdown forever.
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                sessions = tracker.len(),
+                "IMAP sessions still open after the shutdown grace period"
+            );
+        }
         Ok(())
     }
 }

@@ -727,3 +727,29 @@ async fn condstore_by_select_parameter_and_enable() {
         "unsolicited FETCH carries MODSEQ: {r:?}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_ends_idle_and_sasl_continuations() {
+    let s = start().await;
+    let mut idle = s.login().await;
+    idle.select("INBOX").await;
+    idle.send(b"i IDLE\r\n").await;
+    assert!(idle.read_response().await.unwrap().starts_with("+ "));
+    let mut sasl = s.client().await;
+    sasl.send(b"a AUTHENTICATE PLAIN\r\n").await;
+    assert!(sasl.read_response().await.unwrap().starts_with("+"));
+    s.shutdown.cancel();
+    assert_eq!(
+        idle.read_response().await.unwrap().trim_end(),
+        "* BYE Server shutting down"
+    );
+    assert_eq!(
+        sasl.read_response().await.unwrap().trim_end(),
+        "* BYE Server shutting down"
+    );
+    tokio::time::timeout(Duration::from_secs(5), s.handle)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

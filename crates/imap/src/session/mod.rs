@@ -487,7 +487,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .await?;
         self.conn.flush().await?;
         let max = self.conn.limits().max_line;
-        let line = match self.conn.read_line(max).await? {
+        // The client may take its time, but not forever, and not past shutdown.
+        let wait = self.config.imap.autologout.max(Duration::from_secs(1));
+        let line = tokio::select! {
+            _ = self.shutdown.cancelled() => return Err(Error::Bye("Server shutting down".into())),
+            _ = tokio::time::sleep(wait) => return Err(Error::Bye("Autologout; idle for too long".into())),
+            line = self.conn.read_line(max) => line?,
+        };
+        let line = match line {
             None => return Err(Error::Io(io::ErrorKind::UnexpectedEof.into())),
             Some(Line::TooLong(_)) => return Ok(Some(b"\x00invalid".to_vec())),
             Some(Line::Complete(l)) => l,
