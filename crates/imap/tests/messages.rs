@@ -360,8 +360,9 @@ async fn idle_reports_delivery_and_keepalive() {
     c.select("INBOX").await;
     c.send(b"i1 IDLE\r\n").await;
     assert!(c.read_response().await.unwrap().starts_with("+ "));
-    let started = Instant::now();
     s.deliver(&data("msg_01.txt")).await;
+    // deliver() returns after the commit: the clock of the 1 s promise starts here.
+    let started = Instant::now();
     let exists = c.read_response().await.unwrap();
     assert_eq!(exists.trim_end(), "* 1 EXISTS");
     assert!(
