@@ -314,6 +314,8 @@ async fn mailbox_management_and_list() {
     assert!(ok(&c.cmd("m7 DELETE Job").await));
     let r = c.cmd("l6 LIST \"\" Job").await;
     assert_eq!(r[0], "* LIST (\\Noselect \\HasChildren) \"/\" \"Job\"");
+    let r = c.cmd("m7b DELETE Job").await;
+    assert!(r[0].starts_with("m7b NO [HASCHILDREN]"), "{r:?}");
     let r = c.cmd("m8 SELECT Job").await;
     assert!(r.last().unwrap().contains("NO"), "{r:?}");
     let r = c.cmd("m9 DELETE nosuch").await;

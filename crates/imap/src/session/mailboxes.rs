@@ -214,6 +214,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if name.eq_ignore_ascii_case("INBOX") {
             return Ok(Tagged::No("[CANNOT] INBOX cannot be deleted".into()));
         }
+        // RFC 9051 §6.3.5: a \Noselect mailbox with inferiors cannot be deleted; the
+        // client learns why with HASCHILDREN (§7.1).
+        if let Some(mb) = self.store.mailbox(self.account_id(), &name).await?
+            && mb.noselect
+        {
+            let prefix = format!("{}{DELIMITER}", mb.name);
+            if self
+                .store
+                .list_mailboxes(self.account_id())
+                .await?
+                .iter()
+                .any(|m| m.name.starts_with(&prefix))
+            {
+                return Ok(Tagged::No(
+                    "[HASCHILDREN] Mailbox has inferior mailboxes; delete them first".into(),
+                ));
+            }
+        }
         self.store.delete_mailbox(self.account_id(), &name).await?;
         Ok(Tagged::Ok("DELETE completed".into()))
     }
