@@ -20,17 +20,23 @@ install_host_packages() {
 }
 
 # Writes a containers.conf that podman can live with here and exports CONTAINERS_CONF.
-# podman's default ulimits (nofile 1048576) exceed the machine's hard limit and make
-# every container fail to start; systemd and journald are not there either.
+# podman's default ulimits (nofile 1048576, and nproc for a non-root container user)
+# exceed the machine's hard limits and make every container fail to start; systemd and journald are not there either.
 setup_podman_conf() {
   local dir=${1:?directory}
-  local hard
+  local hard nproc
   hard=$(ulimit -Hn)
   [ "$hard" = unlimited ] && hard=1048576
+  nproc=$(ulimit -Hu)
+  [ "$nproc" = unlimited ] && nproc=4194304
+  # Here, raising nproc above kernel.pid_max is refused too.
+  local pid_max
+  pid_max=$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo "$nproc")
+  [ "$nproc" -gt "$pid_max" ] && nproc=$pid_max
   mkdir -p "$dir"
   cat >"$dir/containers.conf" <<CONF
 [containers]
-default_ulimits = ["nofile=${hard}:${hard}"]
+default_ulimits = ["nofile=${hard}:${hard}", "nproc=${nproc}:${nproc}"]
 log_driver = "k8s-file"
 
 [engine]

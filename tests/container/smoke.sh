@@ -44,10 +44,16 @@ ok() { pass=$((pass + 1)); results+=("PASS  $*"); log "PASS  $*"; }
 bad() { fail=$((fail + 1)); results+=("FAIL  $*"); log "FAIL  $*"; }
 skipped() { skip=$((skip + 1)); results+=("SKIP  $*"); log "SKIP  $*"; }
 number() { numbers+=("$(printf '%-34s %s' "$1" "$2")"); log "$1: $2"; }
+out_shown=1
 check() { # check "description" command...: PASS or FAIL by exit status
   local what=$1
   shift
-  if "$@" >"$work/out" 2>&1; then ok "$what: $(tail -1 "$work/out")"; else bad "$what: $(tail -3 "$work/out" | tr '\n' ' ')"; fi
+  # (podman's complaints about the missing systemd, for healthcheck timers, are noise)
+  if "$@" 2>&1 | grep -v 'systemd' >"$work/out"; [ "${PIPESTATUS[0]}" = 0 ]; then
+    ok "$what${out_shown:+: $(tail -1 "$work/out")}"
+  else
+    bad "$what: $(tail -3 "$work/out" | tr '\n' ' ')"
+  fi
 }
 
 compose_project=mailroom-smoke-$$
@@ -86,8 +92,19 @@ while read -r _ phase secs; do number "phase: $phase" "$secs s"; done <"$work/ba
 number "phase: base images (total)" "$(since "$t") s"
 
 t=$(now)
-log "podman build $repo"
-if ! podman build --pull=never --format docker -t "$image" "$repo" >"$work/build.log" 2>&1; then
+# Build from a snapshot of the work tree (tracked and untracked files, as git sees
+# them): podman reads the context at each COPY, and a tree edited during a long build
+# would give a skeleton and sources that disagree.
+context="$work/context"
+mkdir -p "$context"
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$repo" && git ls-files -z -co --exclude-standard | xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+    tar --null -T - -cf -) | tar -C "$context" -xf -
+else
+  tar -C "$repo" --exclude=./target --exclude=./.git --exclude=./data -cf - . | tar -C "$context" -xf -
+fi
+log "podman build (context: snapshot of $repo)"
+if ! podman build --pull=never --format docker -t "$image" "$context" >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log" >&2
   bad "podman build of the Dockerfile"
   echo "smoke: $pass passed, $fail failed, $skip skipped"
@@ -98,7 +115,7 @@ ok "podman build --pull=never --format docker of the Dockerfile"
 size=$(podman image inspect --format '{{.Size}}' "$image")
 number "image size" "$((size / 1000 / 1000)) MB ($size bytes)"
 check "image runs as a non-root user" bash -c "[ \"\$(podman image inspect --format '{{.Config.User}}' '$image')\" = mailroom:mailroom ] && echo mailroom:mailroom"
-check "image has a HEALTHCHECK" bash -c "podman image inspect --format '{{.Healthcheck.Test}}' '$image' | grep readyz || podman image inspect --format '{{json .Config.Healthcheck}}' '$image' | grep -E 'mailroom-healthcheck|readyz'"
+check "image has a HEALTHCHECK" bash -c "podman image inspect --format '{{json .Config.Healthcheck}}' '$image' | grep -o 'mailroom-healthcheck'"
 
 # What this build knows: the image's own configuration says whether TLS and the
 # HTTP server are in (their sections exist), probes below say whether they answer.
@@ -108,6 +125,16 @@ has_section() { grep -qx "\[$1\]" "$work/config"; }
 sed -E 's/^#([a-z_]+ = )/\1/' "$repo/deploy/mailroom.toml" >"$work/all-keys.toml"
 check "deploy/mailroom.toml with every key uncommented is accepted by the image" \
   podman run --rm -v "$work/all-keys.toml:/etc/mailroom/mailroom.toml:ro,z" "$image" config show
+
+# ... and name every key the binary shows (keys unset by default, such as tls.cert,
+# are not shown and not checked). A missing one is a warning, not a failure.
+keys_of() { awk '/^\[[a-z_]+\]$/ { sec = substr($0, 2, length($0) - 2) ".";  next }
+                 /^#?[a-z_]+ = / { sub(/^#/, ""); print sec $1 }' "$1" | sort -u; }
+missing_keys=$(comm -23 <(keys_of "$work/config") <(keys_of "$repo/deploy/mailroom.toml") | tr '\n' ' ')
+if [ -n "$missing_keys" ]; then
+  log "WARN  deploy/mailroom.toml does not document: $missing_keys"
+  results+=("WARN  deploy/mailroom.toml does not document: $missing_keys")
+fi
 
 # --- 3. one container, a volume, a restart ---------------------------------------
 run_container() { # extra podman-run arguments...
