@@ -88,7 +88,7 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx
 }
 
 /// Texts moved into the FTS5 index per indexing transaction.
-const INDEX_BATCH: i64 = 500;
+const INDEX_BATCH: i64 = 200;
 /// Pending texts that make the writer index even while requests keep coming.
 const INDEX_BACKLOG: i64 = 2_000;
 
