@@ -79,6 +79,7 @@ async fn wrong_state_and_bad_syntax() {
         "ENABLE IMAP4rev2",
         "APPEND INBOX {1+}\r\nx",
         "IDLE",
+        "CHECK",
         "CLOSE",
     ] {
         let r = c.cmd(&format!("w1 {cmd}")).await;
@@ -211,6 +212,8 @@ async fn select_and_examine() {
     assert!(has(&r, "* 0 RECENT"), "{r:?}");
     let r = c.cmd("f1 FETCH 1 FLAGS").await;
     assert!(has(&r, "* 1 FETCH (FLAGS (\\Recent))"), "{r:?}");
+    let r = c.cmd("k1 CHECK").await;
+    assert_eq!(r, vec!["k1 OK CHECK completed".to_string()]);
     let r = c.cmd("e1 EXAMINE inbox").await;
     assert!(
         has(&r, "* OK [CLOSED]"),

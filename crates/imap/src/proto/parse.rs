@@ -475,6 +475,7 @@ impl<'a> Parser<'a> {
             "NAMESPACE" => no_args(self, CommandBody::Namespace),
             "IDLE" => no_args(self, CommandBody::Idle),
             "CLOSE" => no_args(self, CommandBody::Close),
+            "CHECK" => no_args(self, CommandBody::Check),
             "UNSELECT" => no_args(self, CommandBody::Unselect),
             "EXPUNGE" => no_args(self, CommandBody::Expunge { uids: None }),
             "LOGIN" => {

@@ -274,6 +274,8 @@ pub enum CommandBody {
         messages: Vec<AppendMessage>,
     },
     Idle,
+    /// IMAP4rev1 CHECK (RFC 3501 §6.4.1; gone from IMAP4rev2, kept for rev1 clients).
+    Check,
     Close,
     Unselect,
     Expunge {
@@ -340,6 +342,7 @@ impl CommandBody {
             CommandBody::Status { .. } => "STATUS",
             CommandBody::Append { .. } => "APPEND",
             CommandBody::Idle => "IDLE",
+            CommandBody::Check => "CHECK",
             CommandBody::Close => "CLOSE",
             CommandBody::Unselect => "UNSELECT",
             CommandBody::Expunge { .. } => "EXPUNGE",

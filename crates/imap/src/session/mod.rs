@@ -343,7 +343,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | Status { .. }
             | Append { .. }
             | Idle => self.state != State::NotAuthenticated,
-            Close
+            Check
+            | Close
             | Unselect
             | Expunge { .. }
             | Search { .. }
@@ -419,6 +420,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Lsub { reference, pattern } => self.lsub(&reference, &pattern).await,
             CommandBody::Status { mailbox, items } => self.status(&mailbox, &items).await,
             CommandBody::Append { mailbox, messages } => self.append(&mailbox, messages).await,
+            // Every write is committed at once; CHECK has nothing left to do.
+            CommandBody::Check => Ok(Tagged::Ok("CHECK completed".into())),
             CommandBody::Close => self.close(true).await,
             CommandBody::Unselect => self.close(false).await,
             CommandBody::Expunge { uids } => self.expunge(uids.as_ref()).await,
