@@ -252,3 +252,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(())
     }
 }
+
+impl Connection<crate::stream::Stream> {
+    /// STARTTLS (RFC 3207 §4.2): flushes the 220, FORGETS every byte the client sent
+    /// after the command (pipelined commands before the handshake must not run after
+    /// it: the plaintext injection attack), then runs the handshake.
+    pub(crate) async fn start_tls(
+        &mut self,
+        acceptor: tokio_rustls::TlsAcceptor,
+    ) -> io::Result<()> {
+        use crate::stream::Stream;
+        self.flush().await?;
+        self.input.clear();
+        self.discarding = false;
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            return Err(io::Error::other("TLS is already active"));
+        };
+        let tls = tokio::time::timeout(self.idle_timeout, acceptor.accept(tcp))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+}

@@ -15,15 +15,22 @@
 
 mod body;
 mod connection;
+mod dsn;
+mod relay;
 mod reply;
 mod session;
+mod stream;
+mod submission;
 mod trace;
+
+pub use relay::RelayWorker;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mailroom_auth::{LoginThrottle, TlsManager};
 use mailroom_config::Config;
 use mailroom_store::{AddressPolicy, Store};
 use tokio::net::{TcpListener, TcpStream};
@@ -40,20 +47,27 @@ pub enum Mode {
     Smtp,
     /// LMTP (RFC 2033): a reply per accepted recipient after the message data.
     Lmtp,
+    /// Message submission (RFC 6409) on 587 (STARTTLS) and, with
+    /// [`SmtpServer::serve_tls`], 465 (RFC 8314): AUTH required before MAIL, the
+    /// sender must be the account's, remote recipients are queued for the relay.
+    Submission,
 }
 
 impl Mode {
-    fn name(self) -> &'static str {
+    /// The listener's name in logs and metric labels.
+    pub fn name(self) -> &'static str {
         match self {
             Mode::Smtp => "smtp",
             Mode::Lmtp => "lmtp",
+            Mode::Submission => "submission",
         }
     }
 }
 
-/// An SMTP or LMTP service over the store; [`SmtpServer::serve`] runs it on a listener.
+/// An SMTP, LMTP or submission service over the store; [`SmtpServer::serve`] runs
+/// it on a listener.
 pub struct SmtpServer {
-    shared: Arc<Shared>,
+    shared: Shared,
 }
 
 /// What every session of one listener shares.
@@ -62,6 +76,10 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) mode: Mode,
     pub(crate) policy: AddressPolicy,
+    /// The certificate for STARTTLS and implicit TLS, when TLS is configured.
+    pub(crate) tls: Option<TlsManager>,
+    /// Failed-login bookkeeping, shared with the other listeners.
+    pub(crate) throttle: Arc<LoginThrottle>,
     /// Open sessions per client address, for `limits.max_connections_per_ip`.
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -72,15 +90,46 @@ impl SmtpServer {
             sub_addressing: config.smtp.sub_addressing,
             case_sensitive_local_part: config.smtp.case_sensitive_local_part,
         };
+        let throttle = Arc::new(LoginThrottle::new(&config.auth));
         SmtpServer {
-            shared: Arc::new(Shared {
+            shared: Shared {
                 store,
                 config,
                 mode,
                 policy,
+                tls: None,
+                throttle,
                 per_ip: Mutex::new(HashMap::new()),
-            }),
+            },
         }
+    }
+
+    /// Offers STARTTLS (RFC 3207) on the SMTP and submission listeners, and is the
+    /// certificate of [`SmtpServer::serve_tls`]. LMTP never offers it.
+    pub fn with_tls(mut self, tls: TlsManager) -> Self {
+        self.shared.tls = Some(tls);
+        self
+    }
+
+    /// Shares the failed-login bookkeeping with the other listeners (IMAP...).
+    pub fn with_throttle(mut self, throttle: Arc<LoginThrottle>) -> Self {
+        self.shared.throttle = throttle;
+        self
+    }
+
+    /// Serves with implicit TLS (RFC 8314, port 465): the handshake comes first.
+    /// Needs [`SmtpServer::with_tls`].
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
+        if self.shared.tls.is_none() {
+            return Err(std::io::Error::other(
+                "implicit TLS needs a certificate: call with_tls first",
+            ));
+        }
+        self.run(listener, shutdown, true).await
     }
 
     /// Serves until `shutdown` is cancelled; in-flight DATA finishes, idle sessions get
@@ -93,12 +142,21 @@ impl SmtpServer {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        let shared = self.shared;
+        self.run(listener, shutdown, false).await
+    }
+
+    async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        implicit_tls: bool,
+    ) -> std::io::Result<()> {
+        let shared = Arc::new(self.shared);
         let limits = &shared.config.limits;
         let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let tracker = TaskTracker::new();
         let local = listener.local_addr()?;
-        info!(protocol = shared.mode.name(), %local, "listening");
+        info!(protocol = shared.mode.name(), %local, implicit_tls, "listening");
         let mut next_session: u64 = 0;
         loop {
             let accepted = tokio::select! {
@@ -134,13 +192,17 @@ impl SmtpServer {
                 );
                 continue;
             };
-            let span =
-                info_span!("session", protocol = shared.mode.name(), %peer, id = next_session);
+            let span = info_span!("session", protocol = shared.mode.name(), %peer, id = next_session, account = tracing::field::Empty);
             let shared = shared.clone();
             let shutdown = shutdown.clone();
+            let protocol = shared.mode.name();
+            metrics::counter!("mailroom_connections_total", "protocol" => protocol).increment(1);
+            metrics::gauge!("mailroom_connections_active", "protocol" => protocol).increment(1.0);
             tracker.spawn(
                 async move {
-                    session::run(stream, peer, shared, shutdown).await;
+                    session::run(stream, peer, shared, shutdown, implicit_tls).await;
+                    metrics::gauge!("mailroom_connections_active", "protocol" => protocol)
+                        .decrement(1.0);
                     drop(ip_slot);
                     drop(permit);
                 }

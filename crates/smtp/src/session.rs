@@ -6,17 +6,22 @@
 //! greeted. A command out of this order gets `503 5.5.1`; nothing is delivered unless
 //! the data ended properly and the store committed it.
 //!
-//! Submission (a later issue) adds an authenticated client; the only decision that
-//! depends on it is [`Session::may_relay`].
+//! Submission adds AUTH (RFC 4954) before MAIL, the check that the sender is the
+//! account's own, and recipients in other domains, which go to the outbound queue
+//! ([`Session::may_relay`]). STARTTLS (RFC 3207) resets the session to its start.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mailroom_store::{AccountId, Recipient, StoreError};
-use smtp_proto::{MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8, MailFrom, RcptTo, Request};
-use tokio::io::{AsyncRead, AsyncWrite};
+use mailroom_auth::sasl::SaslFailure;
+use mailroom_auth::{Mechanism, SaslOutcome, SaslSession, ThrottleVerdict};
+use mailroom_store::{Account, AccountId, Recipient, StoreError};
+use smtp_proto::{
+    AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8, MailFrom,
+    RcptTo, Request,
+};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -24,6 +29,7 @@ use tracing::{debug, info, warn};
 use crate::body::BodySink;
 use crate::connection::{Connection, DataError, Input};
 use crate::reply::Reply;
+use crate::stream::Stream;
 use crate::trace::{TraceInfo, trace_headers};
 use crate::{Mode, Shared, address_literal};
 
@@ -31,19 +37,37 @@ use crate::{Mode, Shared, address_literal};
 pub(crate) async fn run(
     stream: TcpStream,
     peer: SocketAddr,
-
     shared: Arc<Shared>,
     shutdown: CancellationToken,
+    implicit_tls: bool,
 ) {
     let _ = stream.set_nodelay(true);
     let idle = shared.config.limits.smtp_idle_timeout;
+    let stream = match (&shared.tls, implicit_tls) {
+        (Some(tls), true) => {
+            match tokio::time::timeout(idle, tls.acceptor().accept(stream)).await {
+                Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                Ok(Err(error)) => {
+                    info!(%error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    info!("TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+        _ => Stream::Plain(stream),
+    };
     let mut session = Session {
         conn: Connection::new(stream, idle, shutdown.clone()),
         client: address_literal(peer),
+        peer,
         shared,
         shutdown,
         greeting: None,
         transaction: None,
+        auth: None,
         commands: 0,
         delivered: 0,
     };
@@ -67,6 +91,8 @@ struct Greeting {
 struct Transaction {
     reverse_path: String,
     smtputf8: bool,
+    /// The SIZE= the client announced (0 when it did not), for RCPT-time quota checks.
+    size: u64,
     queue_id: String,
     /// Accepted recipients in RCPT order. In SMTP mode an address given twice is
     /// kept once; in LMTP mode each accepted RCPT gets its own reply after the data.
@@ -77,7 +103,8 @@ struct Transaction {
 
 struct Accepted {
     address: String,
-    account: AccountId,
+    /// The local account, or None for a remote recipient (submission only).
+    account: Option<AccountId>,
 }
 
 /// Whether the session goes on after a command.
@@ -92,6 +119,9 @@ struct Session<S> {
     shared: Arc<Shared>,
     /// The client's address literal for replies and the Received: header.
     client: String,
+    peer: SocketAddr,
+    /// The account this client authenticated as (submission).
+    auth: Option<Account>,
     shutdown: CancellationToken,
     greeting: Option<Greeting>,
     transaction: Option<Transaction>,
@@ -104,13 +134,18 @@ struct Session<S> {
     delivered: usize,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+impl Session<Stream> {
     fn hostname(&self) -> &str {
         &self.shared.config.hostname
     }
 
     fn max_size(&self) -> u64 {
         self.shared.config.limits.max_message_size.0
+    }
+
+    /// Counts a refusal in `mailroom_smtp_messages_refused_total`.
+    fn refused(&self, reason: &'static str) {
+        metrics::counter!("mailroom_smtp_messages_refused_total", "listener" => self.shared.mode.name(), "reason" => reason).increment(1);
     }
 
     /// Queues a reply; refusals are logged with their reason.
@@ -129,7 +164,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn serve(&mut self) -> std::io::Result<()> {
         let protocol = match self.shared.mode {
-            Mode::Smtp => "ESMTP",
+            Mode::Smtp | Mode::Submission => "ESMTP",
             Mode::Lmtp => "LMTP",
         };
         let banner = format!("{} {protocol} mailroom ready", self.hostname());
@@ -196,12 +231,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Request::Ehlo { .. } | Request::Helo { .. } if mode == Mode::Lmtp => {
                 self.reply(Reply::new(500, "5.5.1", "This is an LMTP server: use LHLO"));
             }
-            Request::Lhlo { .. } if mode == Mode::Smtp => {
+            Request::Lhlo { .. } if mode != Mode::Lmtp => {
                 self.reply(Reply::new(500, "5.5.1", "Command not recognized"));
             }
             Request::Ehlo { host } | Request::Lhlo { host } => self.hello(host, true),
             Request::Helo { host } => self.hello(host, false),
-            Request::Mail { from } => self.mail(from),
+            Request::Mail { from } => self.mail(from).await,
             Request::Rcpt { to } => self.rcpt(to).await,
             Request::Data => return self.data().await,
             Request::Bdat {
@@ -236,6 +271,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 );
                 self.reply(Reply::new(214, "2.0.0", text));
             }
+            Request::StartTls if self.starttls_offered() => return self.starttls().await,
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } if self.auth_offered() => {
+                return self.authenticate(mechanism, initial_response).await;
+            }
             other @ (Request::StartTls
             | Request::Auth { .. }
             | Request::Etrn { .. }
@@ -261,18 +303,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.client
         );
         let reply = if extended {
-            Reply::plain(
-                250,
-                vec![
-                    first,
-                    format!("SIZE {}", self.max_size()),
-                    "8BITMIME".into(),
-                    "PIPELINING".into(),
-                    "ENHANCEDSTATUSCODES".into(),
-                    "SMTPUTF8".into(),
-                    "CHUNKING".into(),
-                ],
-            )
+            let mut lines = vec![
+                first,
+                format!("SIZE {}", self.max_size()),
+                "8BITMIME".into(),
+                "PIPELINING".into(),
+                "ENHANCEDSTATUSCODES".into(),
+                "SMTPUTF8".into(),
+                "CHUNKING".into(),
+            ];
+            if self.starttls_offered() {
+                lines.push("STARTTLS".into());
+            }
+            if self.auth_offered() {
+                let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+                lines.push(format!("AUTH {}", names.join(" ")));
+            }
+            Reply::plain(250, lines)
         } else {
             Reply::plain(250, vec![first])
         };
@@ -286,15 +333,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// MAIL FROM (RFC 5321 §4.1.1.2). `<>`, the null reverse-path of bounces, MUST
     /// be accepted (§4.5.5). SIZE (RFC 1870) over the limit is refused here, before
     /// any data is sent.
-    fn mail(&mut self, from: MailFrom<String>) {
+    async fn mail(&mut self, from: MailFrom<String>) {
         if self.greeting.is_none() {
             return self.reply(Reply::bad_sequence("Send EHLO or HELO first"));
         }
         if self.transaction.is_some() {
             return self.reply(Reply::bad_sequence("Nested MAIL command: send RSET first"));
         }
+        if self.shared.mode == Mode::Submission {
+            let Some(account) = self.auth.clone() else {
+                self.refused("auth_required");
+                return self.reply(Reply::new(530, "5.7.0", "Authentication required"));
+            };
+            match self.owns(&account, &from.address).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.refused("sender_not_owned");
+                    return self.reply(Reply::new(
+                        550,
+                        "5.7.1",
+                        format!(
+                            "<{}> is not an address of {}",
+                            sanitize(&from.address),
+                            account.address
+                        ),
+                    ));
+                }
+                Err(error) => {
+                    warn!(%error, "sender lookup failed");
+                    return self.reply(Reply::new(
+                        451,
+                        "4.3.0",
+                        "Temporary lookup failure, try again later",
+                    ));
+                }
+            }
+        }
         let limit = self.max_size();
         if from.size as u64 > limit {
+            self.refused("too_large");
             return self.reply(Reply::new(
                 552,
                 "5.3.4",
@@ -320,6 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.transaction = Some(Transaction {
             reverse_path: from.address,
             smtputf8: from.flags & MAIL_SMTPUTF8 != 0,
+            size: from.size as u64,
             queue_id: format!("{:016X}", rand::random::<u64>()),
             recipients: Vec::new(),
             chunks: None,
@@ -328,9 +406,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Whether mail for other domains may be accepted: only from an authenticated
-    /// client, which the MX never has (no open relay). Submission will change this.
+    /// client on the submission listener; the MX never relays (no open relay).
     fn may_relay(&self) -> bool {
-        false
+        self.shared.mode == Mode::Submission && self.auth.is_some()
     }
 
     /// RCPT TO (RFC 5321 §4.1.1.3), checked against the store.
@@ -359,38 +437,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             to.address
         };
         let shown = sanitize(&address);
-        match self
+        let mut resolved = self
             .shared
             .store
             .resolve_recipient(&address, self.shared.policy)
-            .await
+            .await;
+        if self.shared.config.test_mode.enabled
+            && self.shared.mode != Mode::Submission
+            && matches!(resolved, Ok(Recipient::Remote | Recipient::UnknownLocal))
         {
+            resolved = self.auto_create(&address).await;
+        }
+        let announced = tx.size;
+        match resolved {
             Ok(Recipient::Local(account)) => {
-                let mode = self.shared.mode;
-                if let Some(tx) = &mut self.transaction {
-                    let duplicate = tx
-                        .recipients
-                        .iter()
-                        .any(|r| r.address.eq_ignore_ascii_case(&address));
-                    if mode == Mode::Lmtp || !duplicate {
-                        tx.recipients.push(Accepted {
-                            address,
-                            account: account.id,
-                        });
+                if announced > 0 {
+                    match self.shared.store.fits_quota(account.id, announced).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.refused("over_quota");
+                            return self.reply(Reply::new(
+                                452,
+                                "4.2.2",
+                                format!("<{shown}>: mailbox full"),
+                            ));
+                        }
+                        Err(error) => warn!(%error, "quota lookup failed"),
                     }
                 }
+                self.accept(address, Some(account.id));
                 self.reply(Reply::new(250, "2.1.5", format!("Recipient <{shown}> OK")));
             }
-            Ok(Recipient::UnknownLocal) => self.reply(Reply::new(
-                550,
-                "5.1.1",
-                format!("<{shown}>: no such user here"),
-            )),
-            Ok(Recipient::Remote) if self.may_relay() => self.reply(Reply::new(
-                550,
-                "5.7.1",
-                format!("<{shown}>: relaying is not implemented yet"),
-            )),
+            Ok(Recipient::UnknownLocal) => {
+                self.refused("unknown_recipient");
+                self.reply(Reply::new(
+                    550,
+                    "5.1.1",
+                    format!("<{shown}>: no such user here"),
+                ))
+            }
+            Ok(Recipient::Remote) if self.may_relay() => {
+                self.accept(address, None);
+                self.reply(Reply::new(
+                    250,
+                    "2.1.5",
+                    format!("Recipient <{shown}> OK, will relay"),
+                ));
+            }
             Ok(Recipient::Remote) => {
                 // The store answers Remote for any address it cannot parse, also in
                 // a local domain (a local part over 64 octets, with spaces...): that
@@ -408,12 +501,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     None => false,
                 };
                 if local {
+                    self.refused("unknown_recipient");
                     self.reply(Reply::new(
                         550,
                         "5.1.1",
                         format!("<{shown}>: no such user here"),
                     ))
                 } else {
+                    self.refused("relay_denied");
                     self.reply(Reply::new(
                         550,
                         "5.7.1",
@@ -432,6 +527,204 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
+    /// Adds an accepted recipient (an address given twice is kept once, except in
+    /// LMTP, where each RCPT gets its own reply).
+    fn accept(&mut self, address: String, account: Option<AccountId>) {
+        let mode = self.shared.mode;
+        if let Some(tx) = &mut self.transaction {
+            let duplicate = tx
+                .recipients
+                .iter()
+                .any(|r| r.address.eq_ignore_ascii_case(&address));
+            if mode == Mode::Lmtp || !duplicate {
+                tx.recipients.push(Accepted { address, account });
+            }
+        }
+    }
+
+    /// Test mode (GreenMail behaviour): creates the domain and the account of a
+    /// recipient nobody has, with a random password (set it later to log in).
+    async fn auto_create(&self, address: &str) -> Result<Recipient, StoreError> {
+        let store = &self.shared.store;
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return Ok(Recipient::UnknownLocal);
+        };
+        if !store.is_local_domain(domain).await? {
+            match store.add_domain(domain).await {
+                Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+                Err(StoreError::Invalid { .. }) => return Ok(Recipient::UnknownLocal),
+                Err(e) => return Err(e),
+            }
+        }
+        let password = format!("{:032x}", rand::random::<u128>());
+        match store.create_account(address, &password).await {
+            Ok(account) => {
+                info!(account = %account.address, "test mode: account created on first delivery");
+            }
+            Err(StoreError::AlreadyExists { .. }) => {}
+            Err(StoreError::Invalid { .. }) => return Ok(Recipient::UnknownLocal),
+            Err(e) => return Err(e),
+        }
+        store.resolve_recipient(address, self.shared.policy).await
+    }
+
+    /// Whether `address` is the account's own: its address, or an address that
+    /// delivers to it (alias, sub-address, catch-all).
+    async fn owns(&self, account: &Account, address: &str) -> Result<bool, StoreError> {
+        if address.eq_ignore_ascii_case(&account.address) {
+            return Ok(true);
+        }
+        if address.is_empty() {
+            return Ok(false);
+        }
+        Ok(matches!(
+            self.shared.store.resolve_recipient(address, self.shared.policy).await?,
+            Recipient::Local(owner) if owner.id == account.id
+        ))
+    }
+
+    fn starttls_offered(&self) -> bool {
+        self.shared.mode != Mode::Lmtp && self.shared.tls.is_some() && !self.conn.is_tls()
+    }
+
+    /// AUTH only on submission, only before authenticating, and only over TLS
+    /// unless plaintext passwords are allowed.
+    fn auth_offered(&self) -> bool {
+        self.shared.mode == Mode::Submission
+            && self.auth.is_none()
+            && (self.conn.is_tls() || self.shared.config.plaintext_auth_allowed())
+    }
+
+    /// STARTTLS (RFC 3207): 220, handshake, and a session as new: no greeting, no
+    /// transaction, no authentication; whatever the client pipelined after the
+    /// command is discarded by the connection.
+    async fn starttls(&mut self) -> std::io::Result<Flow> {
+        let Some(tls) = self.shared.tls.clone() else {
+            return Ok(Flow::Continue);
+        };
+        self.reply(Reply::new(220, "2.0.0", "Ready to start TLS"));
+        if let Err(error) = self.conn.start_tls(tls.acceptor()).await {
+            info!(%error, "STARTTLS handshake failed");
+            return Ok(Flow::Close);
+        }
+        debug!("TLS established");
+        self.greeting = None;
+        self.transaction = None;
+        self.auth = None;
+        Ok(Flow::Continue)
+    }
+
+    /// AUTH (RFC 4954) through the SASL mechanisms of mailroom-auth, throttled.
+    async fn authenticate(&mut self, mechanism: u64, initial: String) -> std::io::Result<Flow> {
+        if self.greeting.is_none() {
+            self.reply(Reply::bad_sequence("Send EHLO first"));
+            return Ok(Flow::Continue);
+        }
+        if self.transaction.is_some() {
+            self.reply(Reply::bad_sequence(
+                "AUTH is not allowed during a mail transaction",
+            ));
+            return Ok(Flow::Continue);
+        }
+        let mechanism = match mechanism {
+            AUTH_PLAIN => Mechanism::Plain,
+            AUTH_LOGIN => Mechanism::Login,
+            AUTH_SCRAM_SHA_256 => Mechanism::ScramSha256,
+            _ => {
+                self.reply(Reply::new(504, "5.5.4", "Unrecognized authentication type"));
+                return Ok(Flow::Continue);
+            }
+        };
+        let ip = self.peer.ip();
+        if let ThrottleVerdict::Locked { .. } = self.shared.throttle.check(ip, "") {
+            info!(
+                mechanism = mechanism.name(),
+                "authentication refused: locked out"
+            );
+            self.refused("rate_limited");
+            self.reply(Reply::new(
+                454,
+                "4.7.0",
+                "Too many failed logins, try again later",
+            ));
+            return Ok(Flow::Continue);
+        }
+        let mut sasl = SaslSession::new(mechanism, self.shared.store.clone());
+        let initial = (!initial.is_empty()).then_some(initial);
+        let mut outcome = sasl.start(initial.as_deref()).await;
+        let max_line = 12 * 1024;
+        loop {
+            match outcome {
+                SaslOutcome::Challenge(challenge) => {
+                    self.conn.queue(format!("334 {challenge}\r\n").as_bytes());
+                    let line = match self.conn.read_line(max_line).await? {
+                        Input::Line(line) => line,
+                        Input::TooLong => {
+                            self.reply(Reply::new(500, "5.5.6", "Authentication line too long"));
+                            return Ok(Flow::Continue);
+                        }
+                        _ => return Ok(Flow::Close),
+                    };
+                    let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                    outcome = sasl.step(&text).await;
+                }
+                SaslOutcome::Success(account) => {
+                    let user = account.address.clone();
+                    if let ThrottleVerdict::Locked { .. } = self.shared.throttle.check(ip, &user) {
+                        info!(user = %user, mechanism = mechanism.name(), "authentication refused: locked out");
+                        self.refused("rate_limited");
+                        self.reply(Reply::new(
+                            454,
+                            "4.7.0",
+                            "Too many failed logins, try again later",
+                        ));
+                        return Ok(Flow::Continue);
+                    }
+                    self.shared.throttle.success(ip, &user);
+                    info!(user = %user, mechanism = mechanism.name(), "authenticated");
+                    tracing::Span::current().record("account", user.as_str());
+                    self.auth = Some(account);
+                    self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
+                    return Ok(Flow::Continue);
+                }
+                SaslOutcome::Failure(failure) => {
+                    let user = sasl.user().unwrap_or("").to_string();
+                    let reply = match failure {
+                        SaslFailure::Credentials => {
+                            if let ThrottleVerdict::Locked { .. } =
+                                self.shared.throttle.check(ip, &user)
+                            {
+                                info!(user = %sanitize(&user), mechanism = mechanism.name(), "authentication refused: locked out");
+                                self.refused("rate_limited");
+                                Reply::new(454, "4.7.0", "Too many failed logins, try again later")
+                            } else {
+                                let delay = self.shared.throttle.failure(ip, &user);
+                                info!(user = %sanitize(&user), mechanism = mechanism.name(), delay_ms = delay.as_millis() as u64, "authentication failed");
+                                self.conn.flush().await?;
+                                tokio::time::sleep(delay).await;
+                                Reply::new(535, "5.7.8", "Authentication credentials invalid")
+                            }
+                        }
+                        SaslFailure::Malformed(why) => {
+                            info!(mechanism = mechanism.name(), %why, "malformed authentication");
+                            Reply::new(501, "5.5.2", format!("Malformed authentication: {why}"))
+                        }
+                        SaslFailure::Cancelled => {
+                            Reply::new(501, "5.0.0", "Authentication cancelled")
+                        }
+                        SaslFailure::Unavailable => Reply::new(
+                            454,
+                            "4.7.0",
+                            "Temporary authentication failure, try again later",
+                        ),
+                    };
+                    self.reply(reply);
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
+    }
+
     /// The buffer a message is received into, starting with the trace headers.
     fn new_sink(&self, tx: &Transaction) -> BodySink {
         let helo = self
@@ -440,13 +733,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .map(|g| g.name.as_str())
             .unwrap_or("unknown");
         let extended = self.greeting.as_ref().is_some_and(|g| g.extended);
-        let protocol = match (self.shared.mode, extended, tx.smtputf8) {
+        // RFC 3848: S for TLS, A for an authenticated client.
+        let base = match (self.shared.mode, extended, tx.smtputf8) {
             (Mode::Lmtp, _, false) => "LMTP",
             (Mode::Lmtp, _, true) => "UTF8LMTP",
-            (Mode::Smtp, _, true) => "UTF8SMTP",
-            (Mode::Smtp, true, false) => "ESMTP",
-            (Mode::Smtp, false, false) => "SMTP",
+            (_, _, true) => "UTF8SMTP",
+            (_, true, false) => "ESMTP",
+            (_, false, false) => "SMTP",
         };
+        let protocol = if base == "SMTP" {
+            base.to_string()
+        } else {
+            format!(
+                "{base}{}{}",
+                if self.conn.is_tls() { "S" } else { "" },
+                if self.auth.is_some() { "A" } else { "" }
+            )
+        };
+        let protocol = protocol.as_str();
         let single = match tx.recipients.as_slice() {
             [one] => Some(one.address.as_str()),
             _ => None,
@@ -459,6 +763,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             queue_id: &tx.queue_id,
             single_recipient: single,
             reverse_path: &tx.reverse_path,
+            // Return-Path is written at final delivery (RFC 5321 §4.4), not on
+            // mail that is submitted and may travel on.
+            return_path: self.shared.mode != Mode::Submission,
         };
         BodySink::new(
             trace_headers(&info, time::OffsetDateTime::now_utc()),
@@ -562,6 +869,95 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(Flow::Continue)
     }
 
+    /// Counts an accepted message and its delivery time.
+    fn accepted(&self, started: Instant) {
+        let listener = self.shared.mode.name();
+        metrics::counter!("mailroom_smtp_messages_accepted_total", "listener" => listener)
+            .increment(1);
+        metrics::histogram!("mailroom_delivery_duration_seconds", "listener" => listener)
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    /// End of a submitted message (RFC 6409): the From: addresses must be the
+    /// account's, Bcc: goes, Message-ID:/Date: are added when missing; local
+    /// recipients get their copies and remote ones a queue entry in one transaction,
+    /// and 250 comes only after that commit.
+    async fn finish_submission(&mut self, tx: Transaction, sink: BodySink) {
+        let size = sink.received();
+        if sink.overflowed() {
+            let limit = self.max_size();
+            info!(queue_id = %tx.queue_id, size, limit, "message too big; nothing delivered");
+            self.refused("too_large");
+            return self.reply(Reply::new(
+                552,
+                "5.3.4",
+                format!("Message size exceeds fixed maximum message size ({limit} octets)"),
+            ));
+        }
+        let Some(account) = self.auth.clone() else {
+            self.refused("auth_required");
+            return self.reply(Reply::new(530, "5.7.0", "Authentication required"));
+        };
+        let raw = sink.into_message();
+        for from in crate::submission::from_addresses(&raw) {
+            match self.owns(&account, &from).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    info!(queue_id = %tx.queue_id, account = %account.address, from = %sanitize(&from), "From: is not the account's; nothing delivered");
+                    self.refused("sender_not_owned");
+                    return self.reply(Reply::new(
+                        550,
+                        "5.7.1",
+                        format!(
+                            "From: <{}> is not an address of {}",
+                            sanitize(&from),
+                            account.address
+                        ),
+                    ));
+                }
+                Err(error) => {
+                    warn!(%error, "sender lookup failed");
+                    return self.reply(Reply::new(
+                        451,
+                        "4.3.0",
+                        "Temporary lookup failure, try again later",
+                    ));
+                }
+            }
+        }
+        let raw =
+            crate::submission::rewrite(&raw, self.hostname(), time::OffsetDateTime::now_utc());
+        let local: Vec<AccountId> = tx.recipients.iter().filter_map(|r| r.account).collect();
+        let remote: Vec<String> = tx
+            .recipients
+            .iter()
+            .filter(|r| r.account.is_none())
+            .map(|r| r.address.clone())
+            .collect();
+        let started = Instant::now();
+        let from = format!("<{}>", tx.reverse_path);
+        match self
+            .shared
+            .store
+            .submit(raw, &local, &remote, &tx.reverse_path)
+            .await
+        {
+            Ok(done) => {
+                let ms = started.elapsed().as_millis() as u64;
+                self.accepted(started);
+                info!(queue_id = %tx.queue_id, size, %from, account = %account.address, local = local.len(), remote = ?remote, outbound_id = ?done.queue_id, ms, "message submitted");
+                self.delivered += 1;
+                self.commands = 0;
+                self.reply(Reply::ok(format!("OK queued as {}", tx.queue_id)));
+            }
+            Err(error) => {
+                warn!(queue_id = %tx.queue_id, size, %from, %error, "submission failed");
+                self.refused(refusal_reason(&error));
+                self.reply(delivery_error_reply(&error));
+            }
+        }
+    }
+
     /// Message data did not arrive whole: nothing is delivered.
     async fn data_failed(&mut self, error: DataError, tx: &Transaction) -> std::io::Result<Flow> {
         match error {
@@ -591,10 +987,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// End of the message data: deliver, then answer (SMTP: once; LMTP: per
     /// recipient, RFC 2033 §4.2). 250 is written only after the store committed.
     async fn finish(&mut self, tx: Transaction, sink: BodySink) {
+        if self.shared.mode == Mode::Submission {
+            return self.finish_submission(tx, sink).await;
+        }
         let size = sink.received();
         let replies_for = |reply: Reply, tx: &Transaction, mode: Mode| -> Vec<Reply> {
             match mode {
-                Mode::Smtp => vec![reply],
+                Mode::Smtp | Mode::Submission => vec![reply],
                 Mode::Lmtp => tx.recipients.iter().map(|_| reply.clone()).collect(),
             }
         };
@@ -602,6 +1001,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if sink.overflowed() {
             let limit = self.max_size();
             info!(queue_id = %tx.queue_id, size, limit, "message too big; nothing delivered");
+            self.refused("too_large");
             let reply = Reply::new(
                 552,
                 "5.3.4",
@@ -612,7 +1012,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             return;
         }
-        let accounts: Vec<AccountId> = tx.recipients.iter().map(|r| r.account).collect();
+        let accounts: Vec<AccountId> = tx.recipients.iter().filter_map(|r| r.account).collect();
         let mut distinct = accounts.clone();
         distinct.sort_unstable();
         distinct.dedup();
@@ -631,11 +1031,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let error = match result {
             Ok(delivered) => {
                 let ms = started.elapsed().as_millis() as u64;
+                self.accepted(started);
                 info!(queue_id = %tx.queue_id, size, %from, rcpts = ?rcpts, copies = delivered.copies.len(), ms, "message accepted");
                 self.delivered += 1;
                 self.commands = 0;
                 match mode {
-                    Mode::Smtp => self.reply(Reply::ok(format!("OK queued as {}", tx.queue_id))),
+                    Mode::Smtp | Mode::Submission => {
+                        self.reply(Reply::ok(format!("OK queued as {}", tx.queue_id)))
+                    }
                     Mode::Lmtp => {
                         for r in &tx.recipients {
                             self.reply(delivered_reply(&r.address));
@@ -647,10 +1050,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Err(error) => error,
         };
         warn!(queue_id = %tx.queue_id, size, %from, rcpts = ?rcpts, %error, "delivery failed");
+        self.refused(refusal_reason(&error));
         let Some(copy) = retry_copy.filter(|_| matches!(error, StoreError::OverQuota)) else {
             let reply = delivery_error_reply(&error);
             match mode {
-                Mode::Smtp => self.reply(reply),
+                Mode::Smtp | Mode::Submission => self.reply(reply),
                 Mode::Lmtp => tx.recipients.iter().for_each(|_| self.reply(reply.clone())),
             }
             return;
@@ -667,22 +1071,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let accepted: Vec<&str> = tx
             .recipients
             .iter()
-            .filter(|r| matches!(outcome.get(&r.account), Some(Ok(()))))
+            .filter(|r| matches!(r.account.and_then(|a| outcome.get(&a)), Some(Ok(()))))
             .map(|r| r.address.as_str())
             .collect();
         info!(queue_id = %tx.queue_id, size, %from, rcpts = ?accepted, ms, "message accepted for some recipients");
         if !accepted.is_empty() {
+            self.accepted(started);
             self.delivered += 1;
             self.commands = 0;
         }
         for r in &tx.recipients {
-            let reply = match outcome.get(&r.account) {
+            let reply = match r.account.and_then(|a| outcome.get(&a)) {
                 Some(Ok(())) => delivered_reply(&r.address),
                 Some(Err(reply)) => reply.clone(),
                 None => delivery_error_reply(&error),
             };
             self.reply(reply);
         }
+    }
+}
+
+/// The `reason` label of a refusal caused by the store.
+fn refusal_reason(error: &StoreError) -> &'static str {
+    match error {
+        StoreError::OverQuota => "over_quota",
+        _ => "store_error",
     }
 }
 

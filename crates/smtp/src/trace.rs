@@ -19,6 +19,8 @@ pub(crate) struct TraceInfo<'a> {
     /// leaves it optional; naming one of many recipients would leak the others).
     pub(crate) single_recipient: Option<&'a str>,
     pub(crate) reverse_path: &'a str,
+    /// Write `Return-Path:` (final delivery), not for submitted mail.
+    pub(crate) return_path: bool,
 }
 
 /// Strips what must not reach a header: control characters (CR, LF...) and
@@ -35,7 +37,11 @@ pub(crate) fn trace_headers(info: &TraceInfo<'_>, now: OffsetDateTime) -> Vec<u8
     let date = now
         .format(&Rfc2822)
         .unwrap_or_else(|_| now.unix_timestamp().to_string());
-    let mut out = format!("Return-Path: <{}>\r\n", header_safe(info.reverse_path));
+    let mut out = if info.return_path {
+        format!("Return-Path: <{}>\r\n", header_safe(info.reverse_path))
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
         "Received: from {} ({})\r\n\tby {} (mailroom) with {} id {}",
         header_safe(info.helo),
@@ -65,6 +71,7 @@ mod tests {
             queue_id: "ABC",
             single_recipient: Some("a@example.org"),
             reverse_path: "",
+            return_path: true,
         };
         let now = OffsetDateTime::from_unix_timestamp(0).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let text = String::from_utf8(trace_headers(&info, now)).unwrap_or_default();
