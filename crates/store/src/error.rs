@@ -22,6 +22,9 @@ pub enum StoreError {
     Invalid { what: &'static str, reason: String },
     #[error("{0}")]
     Cannot(String),
+    /// DELETE of a \\Noselect mailbox that still has inferiors (IMAP `NO [HASCHILDREN]`).
+    #[error("{0} has inferior mailboxes and is already \\Noselect")]
+    HasChildren(String),
     #[error("over quota")]
     OverQuota,
     #[error("password hashing failed: {0}")]

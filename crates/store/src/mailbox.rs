@@ -101,6 +101,22 @@ pub(crate) async fn insert_mailbox(
     Ok(id)
 }
 
+/// A missing superior of a created or renamed mailbox: a \\Noselect placeholder, as
+/// in Dovecot, so a later CREATE of that name succeeds and the placeholder goes away
+/// with its last child.
+async fn insert_placeholder(
+    conn: &mut SqliteConnection,
+    account_id: AccountId,
+    name: &str,
+) -> Result<MailboxId> {
+    let id = insert_mailbox(conn, account_id, name, None).await?;
+    sqlx::query("UPDATE mailboxes SET noselect = 1 WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
 pub(crate) async fn mailbox_by_name(
     conn: &mut SqliteConnection,
     account_id: AccountId,
@@ -227,7 +243,7 @@ impl Store {
                     }
                     for parent in parents(&name) {
                         if mailbox_by_name(conn, account_id, &parent).await?.is_none() {
-                            insert_mailbox(conn, account_id, &parent, None).await?;
+                            insert_placeholder(conn, account_id, &parent).await?;
                         }
                     }
                     match mailbox_by_name(conn, account_id, &name).await? {
@@ -271,9 +287,7 @@ impl Store {
                     let mut events = vec![Change::MailboxList { account_id }];
                     if has_children(conn, account_id, &name).await? {
                         if mb.noselect {
-                            return Err(StoreError::Cannot(format!(
-                                "{name} has inferior mailboxes and is already \\Noselect"
-                            )));
+                            return Err(StoreError::HasChildren(name));
                         }
                         let modseq = crate::message::expunge_all(conn, &mb).await?;
                         sqlx::query(
@@ -336,7 +350,7 @@ impl Store {
                     }
                     for parent in parents(&to) {
                         if mailbox_by_name(conn, account_id, &parent).await?.is_none() {
-                            insert_mailbox(conn, account_id, &parent, None).await?;
+                            insert_placeholder(conn, account_id, &parent).await?;
                         }
                     }
                     let mut events = vec![Change::MailboxList { account_id }];

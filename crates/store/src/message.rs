@@ -463,8 +463,31 @@ impl Store {
         flags: Flags,
         internal_date: Option<time::OffsetDateTime>,
     ) -> Result<(u32, u32)> {
-        let prepared = prepare(raw).await?;
-        let date = internal_date.map(offset_of).unwrap_or((now(), 0));
+        let (validity, uids) = self
+            .append_many(mailbox_id, vec![(raw, flags, internal_date)])
+            .await?;
+        let uid = uids
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Cannot("nothing was appended".into()))?;
+        Ok((validity, uid))
+    }
+
+    /// MULTIAPPEND (RFC 3502): stores several messages in one transaction, all or
+    /// none, with consecutive UIDs. Returns UIDVALIDITY and the UIDs in order.
+    pub async fn append_many(
+        &self,
+        mailbox_id: MailboxId,
+        messages: Vec<(Vec<u8>, Flags, Option<time::OffsetDateTime>)>,
+    ) -> Result<(u32, Vec<u32>)> {
+        if messages.is_empty() {
+            return Err(StoreError::invalid("append", "no messages"));
+        }
+        let mut prepared = Vec::with_capacity(messages.len());
+        for (raw, flags, date) in messages {
+            let date = date.map(offset_of).unwrap_or((now(), 0));
+            prepared.push((prepare(raw).await?, flags, date));
+        }
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -475,22 +498,32 @@ impl Store {
                             mb.name
                         )));
                     }
-                    let size = prepared.raw.len() as u64;
-                    check_quota(conn, mb.account_id, size).await?;
-                    let content_id = insert_content(conn, &prepared).await?;
-                    let (uid, modseq) = allocate(conn, mailbox_id, 1).await?;
-                    insert_message(
-                        conn, mailbox_id, uid, content_id, modseq, &flags, date, size,
-                    )
-                    .await?;
-                    Ok((
-                        (mb.uid_validity, uid),
-                        vec![Change::Mailbox {
-                            account_id: mb.account_id,
+                    let total: u64 = prepared.iter().map(|(p, ..)| p.raw.len() as u64).sum();
+                    check_quota(conn, mb.account_id, total).await?;
+                    let (first, modseq) = allocate(conn, mailbox_id, prepared.len() as u32).await?;
+                    let mut uids = Vec::with_capacity(prepared.len());
+                    for (i, (p, flags, date)) in prepared.iter().enumerate() {
+                        let content_id = insert_content(conn, p).await?;
+                        let uid = first + i as u32;
+                        insert_message(
+                            conn,
                             mailbox_id,
+                            uid,
+                            content_id,
                             modseq,
-                        }],
-                    ))
+                            flags,
+                            *date,
+                            p.raw.len() as u64,
+                        )
+                        .await?;
+                        uids.push(uid);
+                    }
+                    let event = Change::Mailbox {
+                        account_id: mb.account_id,
+                        mailbox_id,
+                        modseq,
+                    };
+                    Ok(((mb.uid_validity, uids), vec![event]))
                 })
             })
             .await

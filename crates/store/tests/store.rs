@@ -631,13 +631,33 @@ async fn mailbox_hierarchy_rules() {
         .await
         .expect("create with parents");
     let got = names(store.clone()).await;
-    for n in ["Projects", "Projects/2026", "Projects/2026/Q1"] {
-        assert!(got.contains(&(n.to_string(), false)), "{n} in {got:?}");
+    // Missing superiors are \Noselect placeholders (as in Dovecot)...
+    for (n, noselect) in [
+        ("Projects", true),
+        ("Projects/2026", true),
+        ("Projects/2026/Q1", false),
+    ] {
+        assert!(got.contains(&(n.to_string(), noselect)), "{n} in {got:?}");
     }
+    // ...which a CREATE makes real; a second CREATE finds it there.
+    assert!(
+        !store
+            .create_mailbox(id, "Projects", None)
+            .await
+            .unwrap()
+            .noselect
+    );
     assert!(matches!(
         store.create_mailbox(id, "Projects", None).await,
         Err(StoreError::AlreadyExists { .. })
     ));
+    assert!(
+        !store
+            .create_mailbox(id, "Projects/2026", None)
+            .await
+            .unwrap()
+            .noselect
+    );
     assert!(matches!(
         store.create_mailbox(id, "inbox", None).await,
         Err(StoreError::AlreadyExists { .. })
@@ -673,7 +693,7 @@ async fn mailbox_hierarchy_rules() {
     );
     assert!(matches!(
         store.delete_mailbox(id, "Projects/2026").await,
-        Err(StoreError::Cannot(_))
+        Err(StoreError::HasChildren(_))
     ));
     assert!(
         store
@@ -695,6 +715,14 @@ async fn mailbox_hierarchy_rules() {
 
     // CREATE on a placeholder name makes it real again.
     store.create_mailbox(id, "A/B", None).await.unwrap();
+    assert!(
+        matches!(
+            store.delete_mailbox(id, "A").await,
+            Err(StoreError::HasChildren(_))
+        ),
+        "a placeholder cannot be deleted"
+    );
+    store.create_mailbox(id, "A", None).await.unwrap();
     store.delete_mailbox(id, "A").await.unwrap();
     assert!(store.mailbox(id, "A").await.unwrap().unwrap().noselect);
     assert!(!store.create_mailbox(id, "A", None).await.unwrap().noselect);
@@ -1136,4 +1164,44 @@ async fn reopening_keeps_everything() {
     let mb = store.mailbox(id, "INBOX").await.unwrap().unwrap();
     assert_eq!(store.message_index(mb.id).await.unwrap().len(), 1);
     store.integrity_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn multiappend_is_all_or_nothing() {
+    let (_dir, store) = open().await;
+    let alice = with_user(&store, "alice@example.org").await;
+    let drafts = store.mailbox(alice.id, "Drafts").await.unwrap().unwrap();
+    let (validity, uids) = store
+        .append_many(
+            drafts.id,
+            vec![
+                (message("a", "1"), Flags::default(), None),
+                (
+                    message("b", "2"),
+                    Flags::from_names(["\\Seen"]).unwrap(),
+                    None,
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((validity, uids), (drafts.uid_validity, vec![1, 2]));
+    // Over quota as a whole: nothing is stored, no UID is used up.
+    store
+        .set_quota(
+            "alice@example.org",
+            Some(message("a", "1").len() as i64 * 3),
+        )
+        .await
+        .unwrap();
+    let batch = vec![
+        (message("c", "3"), Flags::default(), None),
+        (message("d", "4"), Flags::default(), None),
+    ];
+    assert!(matches!(
+        store.append_many(drafts.id, batch).await,
+        Err(StoreError::OverQuota)
+    ));
+    assert_eq!(store.message_index(drafts.id).await.unwrap().len(), 2);
+    assert_eq!(store.mailbox_by_id(drafts.id).await.unwrap().uid_next, 3);
 }
