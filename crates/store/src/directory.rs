@@ -1,7 +1,8 @@
 //! Domains, accounts, aliases, password checks and recipient resolution.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash;
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::{Result, StoreError};
@@ -83,13 +84,61 @@ fn hash_password(password: &str) -> Result<String> {
 }
 
 fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or_default();
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let ok = with_blocks(params.block_count(), |blocks| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, blocks)
+            .is_ok()
+    });
+    // Output's equality is constant-time.
+    ok && password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
+}
+
+/// Runs `f` with `count` argon2 memory blocks taken from a small pool. argon2id
+/// wants ~19 MiB per check; allocating and freeing that at every login leaves the
+/// C allocator's heap fragmented (glibc then keeps the memory), so the buffers are
+/// kept and reused, at most one per core.
+fn with_blocks<R>(count: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    static POOL: std::sync::Mutex<Vec<Vec<Block>>> = std::sync::Mutex::new(Vec::new());
+    let mut blocks = POOL
+        .lock()
+        .ok()
+        .and_then(|mut pool| pool.pop())
+        .unwrap_or_default();
+    if blocks.len() != count {
+        blocks = vec![Block::default(); count];
+    }
+    let result = f(&mut blocks);
+    let keep = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    if let Ok(mut pool) = POOL.lock()
+        && pool.len() < keep
+    {
+        pool.push(blocks);
+    }
+    result
 }
 
 /// A hash of nothing, verified for unknown users so a login attempt takes as long
@@ -525,5 +574,27 @@ impl Store {
                 matched.rsplit_once('@').map(|(l, _)| l) == Some(wanted_local)
             })
             .map(account_from_row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verification_follows_the_parameters_in_the_hash() {
+        let default = hash_password("right").unwrap();
+        assert!(verify_password(&default, "right"));
+        assert!(!verify_password(&default, "wrong"));
+        // A hash made with other parameters (say, by an older mailroom) still verifies.
+        let params = Params::new(1024, 1, 1, Some(32)).unwrap();
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let small = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"right", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password(&small, "right"));
+        assert!(!verify_password(&small, "wrong"));
+        assert!(!verify_password("not a hash", "right"));
     }
 }
