@@ -17,7 +17,8 @@
 # the memory at idle, then one line "smoke: N passed, N failed, N skipped".
 #
 # Usage: tests/container/smoke.sh          (as root; from any directory)
-# Environment: SMOKE_PORT_BASE (default 40000: host ports 40025, 40143, 40993, ...),
+# Environment: SMOKE_FROM=HEAD builds that commit instead of the work tree,
+#              SMOKE_PORT_BASE (default 40000: host ports 40025, 40143, 40993, ...),
 #              SMOKE_IMAGE (default localhost/mailroom:smoke), SMOKE_KEEP=1 keeps
 #              containers and volumes for a look afterwards.
 set -euo pipefail
@@ -97,7 +98,10 @@ t=$(now)
 # would give a skeleton and sources that disagree.
 context="$work/context"
 mkdir -p "$context"
-if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+if [ "${SMOKE_FROM:-}" != "" ]; then
+  # A commit instead of the work tree (SMOKE_FROM=HEAD): what CI's clone holds.
+  git -C "$repo" archive --format=tar "$SMOKE_FROM" | tar -C "$context" -xf -
+elif git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   (cd "$repo" && git ls-files -z -co --exclude-standard | xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
     tar --null -T - -cf -) | tar -C "$context" -xf -
 else
@@ -193,6 +197,8 @@ else
 fi
 
 check "SMTP greets on 25" mc banner 127.0.0.1 "$p_smtp" --timeout 30
+check "management command in the running container (mailroom user list)" \
+  bash -c "podman exec '$name' mailroom user list | grep -F '$user'"
 subject="smoke $$ $RANDOM first"
 check "SMTP delivery on 25 to the bootstrap account" mc send 127.0.0.1 "$p_smtp" bob@example.net "$user" "$subject"
 
