@@ -1,0 +1,294 @@
+//! The relay worker against an independent SMTP server on loopback: mailin-embedded
+//! plays the smarthost. Mail submitted over the submission listener arrives there
+//! with the right envelope; a 451 (at RCPT) is retried; a 550 bounces with an RFC 3464 DSN into
+//! the sender's INBOX; a new worker over a reopened store finishes the queue.
+#![allow(clippy::unwrap_used)]
+
+mod tlsauth;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailin_embedded::{Handler, Response, Server, response};
+use mailroom_config::{Config, RelayTls};
+use mailroom_smtp::{Mode, RelayWorker};
+use tlsauth::*;
+use tokio_util::sync::CancellationToken;
+
+/// What the smarthost received: (MAIL FROM, RCPT TOs, data).
+type Received = Arc<Mutex<Vec<(String, Vec<String>, Vec<u8>)>>>;
+
+#[derive(Clone)]
+struct Sink {
+    received: Received,
+    /// Answer 451 to RCPT this many more times.
+    fail: Arc<AtomicU32>,
+    /// Answer 550 to every RCPT.
+    reject_rcpt: bool,
+    /// RCPT commands seen (accepted or not).
+    attempts: Arc<AtomicU32>,
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Sink {
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, from: &str) -> Response {
+        self.from = from.to_string();
+        self.to.clear();
+        self.data.clear();
+        response::OK
+    }
+    fn rcpt(&mut self, to: &str) -> Response {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.reject_rcpt {
+            return Response::custom(550, "5.1.1 no such user here".into());
+        }
+        // 4xx at RCPT: mailin-embedded stays in the DATA state after an error at the
+        // end of data (the client's QUIT would be taken as data), so the temporary
+        // failure is given here.
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Response::custom(451, "4.3.0 try again later".into());
+        }
+        self.to.push(to.to_string());
+        response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> Response {
+        self.received.lock().unwrap().push((
+            self.from.clone(),
+            self.to.clone(),
+            std::mem::take(&mut self.data),
+        ));
+        response::OK
+    }
+}
+
+/// Starts mailin-embedded on 127.0.0.1 (on its own thread, for the test's life).
+fn smarthost(fail: u32, reject_rcpt: bool) -> (u16, Sink) {
+    let sink = Sink {
+        received: Arc::default(),
+        fail: Arc::new(AtomicU32::new(fail)),
+        reject_rcpt,
+        attempts: Arc::default(),
+        from: String::new(),
+        to: Vec::new(),
+        data: Vec::new(),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut server = Server::new(sink.clone());
+    server
+        .with_name("smarthost.test")
+        .with_num_threads(2)
+        .with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    (port, sink)
+}
+
+fn relay_to(port: u16) -> impl FnOnce(&mut Config) {
+    move |c: &mut Config| {
+        c.relay.host = Some("127.0.0.1".into());
+        c.relay.port = Some(port);
+        c.relay.tls = RelayTls::None;
+        c.queue.retry_after = Duration::from_secs(1);
+        c.queue.max_retry_interval = Duration::from_secs(2);
+    }
+}
+
+async fn submit_as_alice(h: &Harness, to: &[&str]) {
+    let mut c = h.connect_starttls().await;
+    let ir = b64(b"\0alice@example.org\0pw-alice");
+    let (code, text) = c.cmd(&format!("AUTH PLAIN {ir}")).await;
+    assert_eq!(code, 235, "{text}");
+    let (code, text) = c
+        .send_mail(
+            "alice@example.org",
+            to,
+            "From: alice@example.org\r\nTo: x@remote.example\r\nBcc: y@remote.example\r\nSubject: relayed\r\n\r\nhello\r\n",
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn worker(
+    h: &Harness,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let stop = CancellationToken::new();
+    let w = RelayWorker::new(h.store.clone(), h.config.clone());
+    (stop.clone(), tokio::spawn(w.run(stop)))
+}
+
+#[tokio::test]
+async fn submitted_mail_reaches_the_smarthost_with_its_envelope() {
+    let (port, sink) = smarthost(0, false);
+    let h = start(Mode::Submission, false, relay_to(port)).await;
+    submit_as_alice(
+        &h,
+        &["x@remote.example", "y@remote.example", "bob@example.org"],
+    )
+    .await;
+    let (stop, task) = worker(&h);
+    wait_for("the smarthost", async || {
+        !sink.received.lock().unwrap().is_empty()
+    })
+    .await;
+    let (from, mut to, data) = sink.received.lock().unwrap()[0].clone();
+    to.sort();
+    assert_eq!(from, "alice@example.org");
+    assert_eq!(to, vec!["x@remote.example", "y@remote.example"]);
+    let text = String::from_utf8_lossy(&data);
+    assert!(text.contains("Subject: relayed"), "{text}");
+    assert!(!text.contains("Bcc"), "{text}");
+    assert!(text.contains("Message-ID: <"), "{text}");
+    // The local recipient got it directly, not through the relay.
+    assert_eq!(h.inbox(&h.bob).await.len(), 1);
+    wait_for("the queue to empty", async || {
+        h.store.queue_size().await.unwrap() == 0
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_temporary_failure_is_retried() {
+    let (port, sink) = smarthost(1, false);
+    let h = start(Mode::Submission, false, relay_to(port)).await;
+    submit_as_alice(&h, &["x@remote.example"]).await;
+    let (stop, task) = worker(&h);
+    wait_for("the first attempt to be recorded", async || {
+        let q = h.store.queue_list().await.unwrap();
+        q.first().is_some_and(|e| e.attempts == 1)
+    })
+    .await;
+    let entry = h.store.queue_list().await.unwrap().remove(0);
+    assert!(
+        entry.last_error.as_deref().unwrap_or("").contains("451"),
+        "{entry:?}"
+    );
+    wait_for("the retry", async || {
+        !sink.received.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(sink.attempts.load(Ordering::SeqCst), 2);
+    wait_for("the queue to empty", async || {
+        h.store.queue_size().await.unwrap() == 0
+    })
+    .await;
+    assert!(
+        h.inbox(&h.alice).await.is_empty(),
+        "no bounce for a retried message"
+    );
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_permanent_failure_bounces_into_the_senders_inbox() {
+    let (port, _sink) = smarthost(0, true);
+    let h = start(Mode::Submission, false, relay_to(port)).await;
+    submit_as_alice(&h, &["x@remote.example"]).await;
+    let (stop, task) = worker(&h);
+    wait_for("the DSN", async || !h.inbox(&h.alice).await.is_empty()).await;
+    let dsn = String::from_utf8_lossy(&h.inbox(&h.alice).await[0]).to_string();
+    assert!(
+        dsn.contains("multipart/report; report-type=delivery-status"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; x@remote.example"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Action: failed"), "{dsn}");
+    assert!(dsn.contains("550"), "{dsn}");
+    assert!(dsn.contains("Subject: relayed"), "original headers: {dsn}");
+    assert_eq!(h.store.queue_size().await.unwrap(), 0);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_bounce_is_never_bounced() {
+    let (port, sink) = smarthost(0, true);
+    let h = start(Mode::Submission, false, relay_to(port)).await;
+    h.store
+        .enqueue(
+            b"Subject: dsn\r\n\r\nx\r\n".to_vec(),
+            "",
+            &["x@remote.example".into()],
+        )
+        .await
+        .unwrap();
+    let (stop, task) = worker(&h);
+    wait_for("the queue to empty", async || {
+        h.store.queue_size().await.unwrap() == 0
+    })
+    .await;
+    assert!(sink.received.lock().unwrap().is_empty());
+    assert!(h.inbox(&h.alice).await.is_empty());
+    assert_eq!(h.store.queue_size().await.unwrap(), 0);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_queue_survives_a_restart() {
+    let (port, sink) = smarthost(u32::MAX, false);
+    let h = start(Mode::Submission, false, relay_to(port)).await;
+    submit_as_alice(&h, &["x@remote.example"]).await;
+    let (stop, task) = worker(&h);
+    wait_for("a failed attempt", async || {
+        sink.attempts.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(h.store.queue_size().await.unwrap(), 1);
+
+    // A new process: the store opened again, a new worker; the smarthost recovers.
+    sink.fail.store(0, Ordering::SeqCst);
+    let (store, _, _) = store_in(h.dir.path()).await;
+    assert_eq!(store.queue_size().await.unwrap(), 1);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(RelayWorker::new(store.clone(), h.config.clone()).run(stop.clone()));
+    wait_for("delivery after the restart", async || {
+        !sink.received.lock().unwrap().is_empty()
+    })
+    .await;
+    wait_for("the queue to empty", async || {
+        store.queue_size().await.unwrap() == 0
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    h.stop().await;
+}
