@@ -3,15 +3,17 @@
 //! One subcommand per scenario (see `scenarios/`); each prints a plain-text table,
 //! or JSON with `--json`. Build with `--release`: debug numbers mean nothing.
 
+mod imap_client;
 mod mailgen;
 mod report;
 mod scenarios;
+mod system;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use scenarios::store_deliver;
+use scenarios::{imap, imap_idle, smtp_deliver, store_deliver};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +34,15 @@ enum Scenario {
     /// Deliver messages through the store API (Store::deliver) from concurrent
     /// tasks, with synchronous=FULL and NORMAL: messages/s and latency percentiles.
     StoreDeliver(store_deliver::Args),
+    /// Deliver messages over SMTP (loopback TCP) from concurrent clients to an
+    /// in-process receiver: messages/s at the 250, latency, peak memory.
+    SmtpDeliver(smtp_deliver::Args),
+    /// A large mailbox over IMAP: SELECT, FETCH 1:* (UID FLAGS), UID SEARCH BODY,
+    /// FETCH BODY.PEEK[] throughput (median and max of repeated runs).
+    Imap(imap::Args),
+    /// Thousands of IMAP connections in IDLE: memory per connection and the time
+    /// from one delivery to `* EXISTS` on every connection.
+    ImapIdle(imap_idle::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +66,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Scenario::StoreDeliver(args) => {
                 report::emit(&store_deliver::run(args).await?, cli.json)
             }
+            Scenario::SmtpDeliver(args) => report::emit(&smtp_deliver::run(args).await?, cli.json),
+            Scenario::Imap(args) => report::emit(&imap::run(args).await?, cli.json),
+            Scenario::ImapIdle(args) => report::emit(&imap_idle::run(args).await?, cli.json),
         }
     })
 }

@@ -1,0 +1,345 @@
+//! `smtp-deliver`: SMTP end to end. Concurrent clients deliver messages over
+//! loopback TCP to an in-process `SmtpServer` (MX mode) on a fresh store; a message
+//! counts when its `250` arrives, i.e. after the store committed it. Prints
+//! messages/second, per-message latency (MAIL FROM to 250) and the process's peak
+//! resident memory.
+//!
+//! Each client is a closed loop over one connection: the envelope pipelined in one
+//! write (`MAIL FROM`, `RCPT TO`, `DATA`; the server advertises PIPELINING), the
+//! dot-stuffed message after `354`, then wait for `250`. The messages come from a
+//! pool generated before the clock starts, each made unique by a first header line.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use mailroom_config::Config;
+use mailroom_smtp::{Mode, SmtpServer};
+use mailroom_store::{Store, StoreOptions, Synchronous};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::mailgen::{MessageSpec, message};
+use crate::report::{Latency, Outcome, Table, fixed, mib};
+use crate::system::{Machine, peak_rss_kib, rss_kib};
+
+const DOMAIN: &str = "bench.example";
+const RECIPIENT: &str = "user1@bench.example";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sync {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Messages to deliver in all.
+    #[arg(short = 'n', long, default_value_t = 10_000)]
+    pub messages: usize,
+    /// Concurrent SMTP clients (one connection each).
+    #[arg(short = 'c', long, default_value_t = 8)]
+    pub clients: usize,
+    /// Approximate size of each message in bytes.
+    #[arg(long, default_value_t = 10_240)]
+    pub size: usize,
+    /// Distinct generated messages to cycle through (each sent copy gets its own
+    /// first header line, so no two are the same bytes).
+    #[arg(long, default_value_t = 500)]
+    pub pool: usize,
+    /// Seed of the message generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The store's `synchronous` setting.
+    #[arg(long, value_enum, default_value_t = Sync::Full)]
+    pub synchronous: Sync,
+    /// Directory in which to create the temporary store (default: the system's
+    /// temporary directory, possibly a RAM-backed tmpfs).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub messages: usize,
+    pub clients: usize,
+    pub target_message_bytes: usize,
+    pub mean_message_bytes: f64,
+    pub seed: u64,
+    pub synchronous: &'static str,
+    pub seconds: f64,
+    pub messages_per_second: f64,
+    /// Message bytes (as generated, before dot-stuffing) per second, in MB (10^6).
+    pub megabytes_per_second: f64,
+    /// From writing MAIL FROM to reading the 250 after the data.
+    pub message_latency: Latency,
+    /// Resident memory after the store opened and the pool was generated, before
+    /// the first connection.
+    pub rss_before_kib: u64,
+    /// Peak resident memory of the whole process (server, store, clients) at the end.
+    pub peak_rss_kib: u64,
+    pub database_bytes: u64,
+    pub machine: Machine,
+}
+
+impl Outcome for Report {
+    fn table(&self) -> String {
+        let mut out = format!(
+            "smtp-deliver: {} messages (~{} B, mean {:.0} B) from {} SMTP clients over loopback, synchronous={}, seed {}\n",
+            self.messages,
+            self.target_message_bytes,
+            self.mean_message_bytes,
+            self.clients,
+            self.synchronous,
+            self.seed,
+        );
+        out.push_str(&self.machine.line());
+        let mut table = Table::new([
+            "messages", "seconds", "msg/s", "MB/s", "p50 ms", "p99 ms", "max ms",
+        ]);
+        table.row([
+            self.messages.to_string(),
+            fixed(self.seconds, 2),
+            fixed(self.messages_per_second, 0),
+            fixed(self.megabytes_per_second, 1),
+            fixed(self.message_latency.p50_ms, 2),
+            fixed(self.message_latency.p99_ms, 2),
+            fixed(self.message_latency.max_ms, 2),
+        ]);
+        out.push_str(&table.render());
+        let mut memory = Table::new(["RSS before MiB", "peak RSS MiB", "db MiB"]);
+        memory.row([
+            mib(self.rss_before_kib * 1024),
+            mib(self.peak_rss_kib * 1024),
+            mib(self.database_bytes),
+        ]);
+        out.push_str(&memory.render());
+        out
+    }
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<Report> {
+    if args.messages == 0 || args.clients == 0 || args.pool == 0 {
+        bail!("--messages, --clients and --pool must be at least 1");
+    }
+    let mut machine = Machine::start();
+    eprintln!("generating {} distinct messages...", args.pool);
+    let pool: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..args.pool)
+            .map(|i| {
+                message(
+                    args.seed,
+                    i as u64,
+                    &MessageSpec {
+                        to: RECIPIENT,
+                        size: args.size,
+                        extra_headers: &[],
+                    },
+                )
+            })
+            .collect(),
+    );
+    let mean_message_bytes = pool.iter().map(|m| m.len() as f64).sum::<f64>() / pool.len() as f64;
+    let stuffed: Arc<Vec<Vec<u8>>> = Arc::new(pool.iter().map(|m| dot_stuff(m)).collect());
+
+    let dir = match &args.dir {
+        Some(parent) => tempfile::Builder::new()
+            .prefix("mailroom-bench-")
+            .tempdir_in(parent),
+        None => tempfile::Builder::new().prefix("mailroom-bench-").tempdir(),
+    }
+    .context("cannot create a temporary directory for the store")?;
+    let options = StoreOptions {
+        synchronous: match args.synchronous {
+            Sync::Full => Synchronous::Full,
+            Sync::Normal => Synchronous::Normal,
+        },
+        ..StoreOptions::new(dir.path())
+    };
+    let store = Store::open(&options)
+        .await
+        .with_context(|| format!("cannot open a store in {}", dir.path().display()))?;
+    store.add_domain(DOMAIN).await?;
+    let account = store.create_account(RECIPIENT, "bench").await?;
+
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        hostname: "mx.bench.example".into(),
+        ..Config::default()
+    };
+    config.limits.max_connections = config.limits.max_connections.max(args.clients + 16);
+    config.limits.max_connections_per_ip =
+        config.limits.max_connections_per_ip.max(args.clients + 16);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(
+        SmtpServer::new(store.clone(), Arc::new(config), Mode::Smtp)
+            .serve(listener, shutdown.clone()),
+    );
+
+    let rss_before_kib = rss_kib();
+    eprintln!(
+        "delivering {} messages from {} clients...",
+        args.messages, args.clients
+    );
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in 0..args.clients {
+        // Client `id` sends messages id, id+C, id+2C, ...
+        let count = args.messages / args.clients + usize::from(id < args.messages % args.clients);
+        let stuffed = Arc::clone(&stuffed);
+        let clients = args.clients;
+        tasks.spawn(async move { client(addr, id, clients, count, &stuffed).await });
+    }
+    let mut latencies: Vec<Duration> = Vec::with_capacity(args.messages);
+    while let Some(joined) = tasks.join_next().await {
+        latencies.extend(joined.context("an SMTP client panicked")??);
+    }
+    let elapsed = start.elapsed();
+    let peak_rss_kib = peak_rss_kib();
+    shutdown.cancel();
+    server
+        .await
+        .context("the SMTP server panicked")?
+        .context("the SMTP server failed")?;
+
+    let inbox = store
+        .mailbox(account.id, "INBOX")
+        .await?
+        .context("the account has no INBOX")?;
+    let stored = store.message_index(inbox.id).await?.len();
+    if stored != args.messages {
+        bail!(
+            "{stored} messages stored, {} acknowledged with 250",
+            args.messages
+        );
+    }
+    let database_bytes = std::fs::metadata(options.database_path())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    machine.finish();
+    let seconds = elapsed.as_secs_f64();
+    Ok(Report {
+        scenario: "smtp-deliver",
+        messages: args.messages,
+        clients: args.clients,
+        target_message_bytes: args.size,
+        mean_message_bytes,
+        seed: args.seed,
+        synchronous: match args.synchronous {
+            Sync::Full => "FULL",
+            Sync::Normal => "NORMAL",
+        },
+        seconds,
+        messages_per_second: args.messages as f64 / seconds,
+        megabytes_per_second: mean_message_bytes * args.messages as f64 / seconds / 1e6,
+        message_latency: Latency::from_samples(&latencies),
+        rss_before_kib,
+        peak_rss_kib,
+        database_bytes,
+        machine,
+    })
+}
+
+/// RFC 5321 §4.5.2: a line starting with `.` gets another; the terminator appended.
+fn dot_stuff(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 8);
+    let mut at_line_start = true;
+    for &b in raw {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// Reads one (possibly multi-line) reply and returns its code.
+async fn reply(conn: &mut BufReader<TcpStream>, line: &mut String) -> anyhow::Result<u16> {
+    loop {
+        line.clear();
+        if conn.read_line(line).await? == 0 {
+            bail!("the SMTP server closed the connection");
+        }
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .with_context(|| format!("malformed SMTP reply {:?}", line.trim_end()));
+        }
+    }
+}
+
+async fn expect(
+    conn: &mut BufReader<TcpStream>,
+    line: &mut String,
+    want: u16,
+    step: &str,
+) -> anyhow::Result<()> {
+    let code = reply(conn, line).await?;
+    if code != want {
+        bail!("{step}: expected {want}, got {:?}", line.trim_end());
+    }
+    Ok(())
+}
+
+async fn client(
+    addr: SocketAddr,
+    id: usize,
+    clients: usize,
+    count: usize,
+    pool: &[Vec<u8>],
+) -> anyhow::Result<Vec<Duration>> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("cannot connect to the SMTP server at {addr}"))?;
+    stream.set_nodelay(true)?;
+    let mut conn = BufReader::new(stream);
+    let mut line = String::new();
+    expect(&mut conn, &mut line, 220, "greeting").await?;
+    conn.get_mut()
+        .write_all(format!("EHLO client{id}.bench.example\r\n").as_bytes())
+        .await?;
+    expect(&mut conn, &mut line, 250, "EHLO").await?;
+    let envelope =
+        format!("MAIL FROM:<sender{id}@remote.example>\r\nRCPT TO:<{RECIPIENT}>\r\nDATA\r\n");
+    let mut latencies = Vec::with_capacity(count);
+    let mut data = Vec::with_capacity(pool.first().map_or(0, Vec::len) + 64);
+    for n in 0..count {
+        let index = id + n * clients;
+        data.clear();
+        data.extend_from_slice(format!("X-Bench-Sequence: {index}\r\n").as_bytes());
+        data.extend_from_slice(&pool[index % pool.len()]);
+        let started = Instant::now();
+        conn.get_mut().write_all(envelope.as_bytes()).await?;
+        expect(&mut conn, &mut line, 250, "MAIL FROM").await?;
+        expect(&mut conn, &mut line, 250, "RCPT TO").await?;
+        expect(&mut conn, &mut line, 354, "DATA").await?;
+        conn.get_mut().write_all(&data).await?;
+        expect(&mut conn, &mut line, 250, "end of data").await?;
+        latencies.push(started.elapsed());
+    }
+    conn.get_mut().write_all(b"QUIT\r\n").await?;
+    Ok(latencies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing() {
+        assert_eq!(dot_stuff(b"a\r\n.b\r\n"), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(dot_stuff(b".x"), b"..x\r\n.\r\n");
+    }
+}
