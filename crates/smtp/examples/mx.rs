@@ -12,6 +12,12 @@
 //! info@example.org -> alice and catch-all @catchall.test -> bob, unless they exist.
 //! Prints `ready <addr>` on stdout once listening; SIGINT/SIGTERM shut it down
 //! gracefully.
+//!
+//! With `MX_SUBMISSION` (STARTTLS) and/or `MX_SUBMISSIONS` (implicit TLS) set to
+//! addresses, it also serves submission with AUTH, using the self-signed certificate
+//! generated in `MX_DATA/tls/cert.pem` for `mx.example.org` (STARTTLS is then offered
+//! on the MX too); remote recipients wait in the outbound queue (no relay worker
+//! runs unless `MX_RELAY=host:port`, a plain-text smarthost).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -63,14 +69,53 @@ async fn main() {
         config.limits.max_connections = n.parse().unwrap();
         config.limits.max_connections_per_ip = config.limits.max_connections;
     }
+    config.data_dir = data.clone().into();
+    config.auth.allow_plaintext = Some(false);
+    if let Ok(relay) = std::env::var("MX_RELAY") {
+        let (host, port) = relay.rsplit_once(':').unwrap();
+        config.relay.host = Some(host.into());
+        config.relay.port = Some(port.parse().unwrap());
+        config.relay.tls = mailroom_config::RelayTls::None;
+    }
     let config = Arc::new(config);
+    let submission = std::env::var("MX_SUBMISSION").ok();
+    let submissions = std::env::var("MX_SUBMISSIONS").ok();
+    let tls = (submission.is_some() || submissions.is_some())
+        .then(|| mailroom_auth::TlsManager::from_config(&config).unwrap());
+    let throttle = Arc::new(mailroom_auth::LoginThrottle::new(&config.auth));
+    let server = |mode| {
+        let s =
+            SmtpServer::new(store.clone(), config.clone(), mode).with_throttle(throttle.clone());
+        match &tls {
+            Some(tls) => s.with_tls(tls.clone()),
+            None => s,
+        }
+    };
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();
+    if let Some(addr) = &submission {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        println!("submission {}", listener.local_addr().unwrap());
+        servers.push(tokio::spawn(
+            server(Mode::Submission).serve(listener, shutdown.clone()),
+        ));
+    }
+    if let Some(addr) = &submissions {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        println!("submissions {}", listener.local_addr().unwrap());
+        servers.push(tokio::spawn(
+            server(Mode::Submission).serve_tls(listener, shutdown.clone()),
+        ));
+    }
+    if config.relay.host.is_some() {
+        servers.push(tokio::spawn(
+            mailroom_smtp::RelayWorker::new(store.clone(), config.clone()).run(shutdown.clone()),
+        ));
+    }
     let listener = TcpListener::bind(&listen).await.unwrap();
     println!("ready {}", listener.local_addr().unwrap());
     servers.push(tokio::spawn(
-        SmtpServer::new(store.clone(), config.clone(), Mode::Smtp)
-            .serve(listener, shutdown.clone()),
+        server(Mode::Smtp).serve(listener, shutdown.clone()),
     ));
     if let Ok(lmtp) = std::env::var("MX_LMTP") {
         let listener = TcpListener::bind(&lmtp).await.unwrap();
