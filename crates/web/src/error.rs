@@ -60,7 +60,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists { .. } => StatusCode::CONFLICT,
             StoreError::Invalid { .. } => StatusCode::BAD_REQUEST,
             StoreError::OverQuota => StatusCode::CONFLICT,
-            StoreError::Cannot(_) => StatusCode::CONFLICT,
+            StoreError::Cannot(_) | StoreError::HasChildren(_) => StatusCode::CONFLICT,
             StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::Database(_)
             | StoreError::Migrate(_)
