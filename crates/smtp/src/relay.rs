@@ -141,6 +141,8 @@ impl RelayWorker {
                 .or_default()
                 .push(r.address.clone());
         }
+        let queue = &self.config.queue;
+        let delay = backoff(queue.retry_after, queue.max_retry_interval, entry.attempts);
         let mut attempt = QueueAttempt::default();
         for (destination, recipients) in groups {
             let result = self
@@ -164,6 +166,7 @@ impl RelayWorker {
                         .extend(recipients.into_iter().map(|r| (r, response.clone())));
                 }
                 SendResult::Temporary(response) => {
+                    info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, attempts = entry.attempts + 1, next_retry_in = %humantime_secs(delay), "temporary failure; will retry");
                     attempt
                         .deferred
                         .extend(recipients.into_iter().map(|r| (r, response.clone())));
@@ -171,7 +174,6 @@ impl RelayWorker {
             }
         }
         let now = unix_now();
-        let queue = &self.config.queue;
         let expired = now.saturating_sub(entry.created_at) >= queue.expire_after.as_secs() as i64;
         if expired && !attempt.deferred.is_empty() {
             for (address, response) in std::mem::take(&mut attempt.deferred) {
@@ -185,11 +187,7 @@ impl RelayWorker {
                 ));
             }
         }
-        let delay = backoff(queue.retry_after, queue.max_retry_interval, entry.attempts);
         attempt.next_attempt = now + delay.as_secs().max(1) as i64;
-        for (address, response) in &attempt.deferred {
-            info!(queue_id = entry.id, rcpt = %address, %response, attempts = entry.attempts + 1, next_retry_in = %humantime_secs(delay), "temporary failure; will retry");
-        }
         let failed = attempt.failed.clone();
         if let Err(error) = self.store.queue_record_attempt(entry.id, attempt).await {
             warn!(queue_id = entry.id, %error, "cannot record the delivery attempt; it will be retried");

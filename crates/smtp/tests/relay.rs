@@ -292,3 +292,24 @@ async fn the_queue_survives_a_restart() {
     task.await.unwrap().unwrap();
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_message_bounces_with_4_4_7() {
+    let (port, sink) = smarthost(u32::MAX, false);
+    let h = start(Mode::Submission, false, |c| {
+        relay_to(port)(c);
+        c.queue.expire_after = Duration::from_secs(1);
+    })
+    .await;
+    submit_as_alice(&h, &["x@remote.example"]).await;
+    let (stop, task) = worker(&h);
+    wait_for("the DSN", async || !h.inbox(&h.alice).await.is_empty()).await;
+    let dsn = String::from_utf8_lossy(&h.inbox(&h.alice).await[0]).to_string();
+    assert!(dsn.contains("Status: 4.4.7"), "{dsn}");
+    assert!(dsn.contains("giving up after"), "{dsn}");
+    assert!(sink.attempts.load(Ordering::SeqCst) >= 1);
+    assert_eq!(h.store.queue_size().await.unwrap(), 0);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    h.stop().await;
+}
