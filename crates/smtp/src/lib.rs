@@ -157,6 +157,12 @@ impl SmtpServer {
         let tracker = TaskTracker::new();
         let local = listener.local_addr()?;
         info!(protocol = shared.mode.name(), %local, implicit_tls, "listening");
+        if shared.mode == Mode::Submission
+            && shared.tls.is_none()
+            && !shared.config.plaintext_auth_allowed()
+        {
+            warn!(%local, "submission without TLS and with plaintext passwords refused: no client can authenticate (configure [tls] or [auth] allow_plaintext)");
+        }
         let mut next_session: u64 = 0;
         loop {
             let accepted = tokio::select! {

@@ -636,7 +636,9 @@ impl Session<Stream> {
             }
         };
         let ip = self.peer.ip();
-        if let ThrottleVerdict::Locked { .. } = self.shared.throttle.check(ip, "") {
+        // The client address alone (a user name no client can send: an empty one
+        // would share one record among all clients that sent none).
+        if let ThrottleVerdict::Locked { .. } = self.shared.throttle.check(ip, "\0") {
             info!(
                 mechanism = mechanism.name(),
                 "authentication refused: locked out"
