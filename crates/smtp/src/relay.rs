@@ -37,6 +37,7 @@ const BATCH: u32 = 32;
 const SMTP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The outbound queue worker.
+#[derive(Clone)]
 pub struct RelayWorker {
     store: Store,
     config: Arc<Config>,
@@ -114,9 +115,15 @@ impl RelayWorker {
                 }
                 continue;
             }
+            // The claimed messages are tried concurrently: one slow destination does
+            // not hold the others back.
+            let mut attempts = tokio::task::JoinSet::new();
             for job in jobs {
-                self.attempt(job, resolver.as_ref()).await;
+                let worker = self.clone();
+                let resolver = resolver.clone();
+                attempts.spawn(async move { worker.attempt(job, resolver.as_ref()).await });
             }
+            while attempts.join_next().await.is_some() {}
         }
         info!("relay worker stopped");
         Ok(())
