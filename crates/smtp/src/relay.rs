@@ -151,7 +151,12 @@ impl RelayWorker {
         let queue = &self.config.queue;
         let delay = backoff(queue.retry_after, queue.max_retry_interval, entry.attempts);
         let mut attempt = QueueAttempt::default();
-        for (destination, recipients) in groups {
+        // A group refused for good is tried again one recipient at a time: lettre
+        // ends the transaction at the first refused RCPT, which says nothing about
+        // the other recipients.
+        let mut work: Vec<(Destination, Vec<String>, bool)> =
+            groups.into_iter().map(|(d, r)| (d, r, false)).collect();
+        while let Some((destination, recipients, single)) = work.pop() {
             let result = self
                 .send(
                     &destination,
@@ -165,6 +170,11 @@ impl RelayWorker {
                 SendResult::Delivered(response) => {
                     info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, "relayed");
                     attempt.delivered.extend(recipients);
+                }
+                SendResult::Permanent(_) if !single && recipients.len() > 1 => {
+                    for r in recipients {
+                        work.push((destination.clone(), vec![r], true));
+                    }
                 }
                 SendResult::Permanent(response) => {
                     info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, "refused for good; bouncing");

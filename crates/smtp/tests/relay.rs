@@ -42,7 +42,7 @@ impl Handler for Sink {
     }
     fn rcpt(&mut self, to: &str) -> Response {
         self.attempts.fetch_add(1, Ordering::SeqCst);
-        if self.reject_rcpt {
+        if self.reject_rcpt || to.starts_with("bad") {
             return Response::custom(550, "5.1.1 no such user here".into());
         }
         // 4xx at RCPT: mailin-embedded stays in the DATA state after an error at the
@@ -309,6 +309,34 @@ async fn an_expired_message_bounces_with_4_4_7() {
     assert!(dsn.contains("giving up after"), "{dsn}");
     assert!(sink.attempts.load(Ordering::SeqCst) >= 1);
     assert_eq!(h.store.queue_size().await.unwrap(), 0);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn one_refused_recipient_does_not_bounce_the_others() {
+    let (port, sink) = smarthost(0, false);
+    let h = start(Mode::Submission, false, relay_to(port)).await;
+    submit_as_alice(&h, &["x@remote.example", "bad@remote.example"]).await;
+    let (stop, task) = worker(&h);
+    wait_for("the DSN", async || !h.inbox(&h.alice).await.is_empty()).await;
+    wait_for("the queue to empty", async || {
+        h.store.queue_size().await.unwrap() == 0
+    })
+    .await;
+    let received = sink.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].1, vec!["x@remote.example"]);
+    let dsn = String::from_utf8_lossy(&h.inbox(&h.alice).await[0]).to_string();
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; bad@remote.example"),
+        "{dsn}"
+    );
+    assert!(
+        !dsn.contains("Final-Recipient: rfc822; x@remote.example"),
+        "{dsn}"
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
     h.stop().await;
