@@ -99,6 +99,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         }
     }
 
+    /// The transport back (for STARTTLS); input read but not consumed is dropped.
+    /// Call after `flush`.
+    pub fn into_parts(self) -> (R, W) {
+        (self.reader, self.writer.into_inner())
+    }
+
     pub fn limits(&self) -> FrameLimits {
         self.limits
     }

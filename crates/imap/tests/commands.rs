@@ -291,8 +291,15 @@ async fn mailbox_management_and_list() {
     );
     assert!(ok(&r));
     assert!(ok(&c.cmd("m1 CREATE Work/Projects/Alpha").await));
-    let r = c.cmd("m2 CREATE Work").await;
-    assert!(r[0].starts_with("m2 NO [ALREADYEXISTS]"), "{r:?}");
+    // The missing superiors exist as \Noselect placeholders; CREATE makes one a
+    // real mailbox (as in Dovecot), and only then does it already exist.
+    let r = c.cmd("l1b LIST \"\" Work").await;
+    assert!(r[0].starts_with("* LIST (\\Noselect"), "{r:?}");
+    assert!(ok(&c.cmd("m2 CREATE Work").await));
+    let r = c.cmd("l1c LIST \"\" Work").await;
+    assert_eq!(r[0], "* LIST (\\HasChildren) \"/\" \"Work\"");
+    let r = c.cmd("m2b CREATE Work").await;
+    assert!(r[0].starts_with("m2b NO [ALREADYEXISTS]"), "{r:?}");
     let r = c.cmd("m3 CREATE INBOX").await;
     assert!(r[0].starts_with("m3 NO [ALREADYEXISTS]"), "{r:?}");
     let r = c.cmd("l2 LIST \"\" %").await;

@@ -472,6 +472,7 @@ impl<'a> Parser<'a> {
             "CAPABILITY" => no_args(self, CommandBody::Capability),
             "NOOP" => no_args(self, CommandBody::Noop),
             "LOGOUT" => no_args(self, CommandBody::Logout),
+            "STARTTLS" => no_args(self, CommandBody::StartTls),
             "NAMESPACE" => no_args(self, CommandBody::Namespace),
             "IDLE" => no_args(self, CommandBody::Idle),
             "CLOSE" => no_args(self, CommandBody::Close),

@@ -226,6 +226,8 @@ pub enum CommandBody {
     Capability,
     Noop,
     Logout,
+    /// RFC 9051 §6.2.1.
+    StartTls,
     Login {
         user: String,
         password: String,
@@ -321,6 +323,7 @@ impl CommandBody {
             CommandBody::Capability => "CAPABILITY",
             CommandBody::Noop => "NOOP",
             CommandBody::Logout => "LOGOUT",
+            CommandBody::StartTls => "STARTTLS",
             CommandBody::Login { .. } => "LOGIN",
             CommandBody::Authenticate { .. } => "AUTHENTICATE",
             CommandBody::Enable(_) => "ENABLE",
@@ -354,6 +357,62 @@ impl CommandBody {
         }
     }
 }
+
+impl CommandBody {
+    /// The command's name for metrics: the UID variants are told apart
+    /// (`UID FETCH`), and `UID EXPUNGE` from `EXPUNGE`.
+    pub fn metric_name(&self) -> &'static str {
+        match self {
+            CommandBody::Fetch { uid: true, .. } => "UID FETCH",
+            CommandBody::Store { uid: true, .. } => "UID STORE",
+            CommandBody::Search { uid: true, .. } => "UID SEARCH",
+            CommandBody::Copy { uid: true, .. } => "UID COPY",
+            CommandBody::Move { uid: true, .. } => "UID MOVE",
+            CommandBody::Expunge { uids: Some(_) } => "UID EXPUNGE",
+            other => other.name(),
+        }
+    }
+}
+
+/// Every command name [`CommandBody::metric_name`] gives.
+pub const COMMAND_NAMES: &[&str] = &[
+    "CAPABILITY",
+    "NOOP",
+    "LOGOUT",
+    "STARTTLS",
+    "LOGIN",
+    "AUTHENTICATE",
+    "ENABLE",
+    "ID",
+    "NAMESPACE",
+    "SELECT",
+    "EXAMINE",
+    "CREATE",
+    "DELETE",
+    "RENAME",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "LIST",
+    "LSUB",
+    "STATUS",
+    "APPEND",
+    "IDLE",
+    "CHECK",
+    "CLOSE",
+    "UNSELECT",
+    "EXPUNGE",
+    "SEARCH",
+    "FETCH",
+    "STORE",
+    "COPY",
+    "MOVE",
+    "UID FETCH",
+    "UID STORE",
+    "UID SEARCH",
+    "UID COPY",
+    "UID MOVE",
+    "UID EXPUNGE",
+];
 
 /// A tagged command.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,19 +8,24 @@ mod messages;
 mod search;
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use mailroom_auth::sasl::SaslFailure;
+use mailroom_auth::{LoginThrottle, Mechanism, SaslOutcome, SaslSession, ThrottleVerdict};
 use mailroom_config::Config;
 use mailroom_store::{Account, Change, Store, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::Shared;
 use crate::connection::{Connection, FrameLimits, Incoming, Line};
-use crate::proto::types::{Command, CommandBody};
+use crate::proto::parse::command_name_of;
+use crate::proto::types::{COMMAND_NAMES, Command, CommandBody};
 use crate::proto::{encode, parse_command, utf7};
 use crate::selected::Selected;
 
@@ -81,10 +86,48 @@ fn store_error_response(e: &StoreError) -> String {
     }
 }
 
+/// What the session knows about its transport.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Security {
+    /// The client's address (throttling, logs).
+    pub peer: IpAddr,
+    /// The connection is encrypted (implicit TLS or after STARTTLS).
+    pub tls: bool,
+    /// STARTTLS may be offered (a certificate is configured).
+    pub starttls: bool,
+}
+
+/// The `command` label of a command's metric: one of [`COMMAND_NAMES`], never the
+/// client's own text (bounded label values), `UNKNOWN` otherwise.
+fn command_label(name: Option<&str>) -> &'static str {
+    name.and_then(|n| {
+        COMMAND_NAMES
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(n))
+            .copied()
+    })
+    .unwrap_or("UNKNOWN")
+}
+
+/// Counts a response line refused before parsing (framing limits).
+fn record_command(label: &'static str, line: &str) {
+    let result = if line.split(' ').nth(1) == Some("NO") {
+        "no"
+    } else {
+        "bad"
+    };
+    metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => result)
+        .increment(1);
+}
+
 pub(crate) struct Session<R, W> {
     conn: Connection<R, W>,
     store: Store,
     config: Arc<Config>,
+    throttle: Arc<LoginThrottle>,
+    security: Security,
+    /// STARTTLS was answered OK: `run` hands the transport back for the handshake.
+    begin_tls: bool,
     shutdown: CancellationToken,
     state: State,
     account: Option<Account>,
@@ -107,10 +150,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub fn new(
         reader: R,
         writer: W,
-        store: Store,
-        config: Arc<Config>,
+        shared: Shared,
+        security: Security,
         shutdown: CancellationToken,
     ) -> Self {
+        let Shared {
+            store,
+            config,
+            throttle,
+            ..
+        } = shared;
         let limits = FrameLimits {
             max_line: usize::try_from(config.limits.max_line_length.0)
                 .unwrap_or(usize::MAX)
@@ -122,6 +171,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             conn: Connection::new(reader, writer, limits),
             store,
             config,
+            throttle,
+            security,
+            begin_tls: false,
             shutdown,
             state: State::NotAuthenticated,
             account: None,
@@ -134,13 +186,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
+    /// Passwords may be sent: over TLS, or in clear when the configuration allows it.
+    fn passwords_allowed(&self) -> bool {
+        self.security.tls || self.config.plaintext_auth_allowed()
+    }
+
     fn capabilities(&self) -> String {
         let mut caps = BASE_CAPS.to_string();
         if self.state == State::NotAuthenticated {
-            if self.config.plaintext_auth_allowed() {
-                caps.push_str(" AUTH=PLAIN AUTH=LOGIN");
+            if self.security.starttls && !self.security.tls {
+                caps.push_str(" STARTTLS");
+            }
+            // SCRAM never reveals the password, so it is offered without TLS too.
+            if self.passwords_allowed() {
+                caps.push_str(" AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN");
             } else {
-                caps.push_str(" LOGINDISABLED");
+                caps.push_str(" AUTH=SCRAM-SHA-256 LOGINDISABLED");
             }
         } else {
             caps.push(' ');
@@ -149,8 +210,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         caps
     }
 
-    /// Runs the session to its end.
-    pub async fn run(mut self) -> io::Result<()> {
+    /// Runs the session to its end. After STARTTLS was answered OK it returns the
+    /// transport for the TLS handshake; the input buffer, and with it anything the
+    /// client pipelined after STARTTLS, is dropped (RFC 9051 §6.2.1).
+    pub async fn run(mut self) -> io::Result<Option<(R, W)>> {
         let greeting = format!(
             "* OK [CAPABILITY {}] {} mailroom IMAP ready\r\n",
             self.capabilities(),
@@ -163,22 +226,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let incoming = tokio::select! {
                 _ = self.shutdown.cancelled() => {
                     self.conn.write(b"* BYE Server shutting down\r\n").await?;
-                    return self.conn.shutdown().await;
+                    return self.conn.shutdown().await.map(|()| None);
                 }
                 r = tokio::time::timeout(autologout, self.conn.read_command()) => match r {
                     Err(_) => {
                         self.conn.write(b"* BYE Autologout; idle for too long\r\n").await?;
-                        return self.conn.shutdown().await;
+                        return self.conn.shutdown().await.map(|()| None);
                     }
                     Ok(r) => r?,
                 },
             };
             let Some(incoming) = incoming else {
-                return Ok(());
+                return Ok(None);
             };
             let input = match incoming {
                 Incoming::Refused(line) => {
                     tracing::info!(response = %line, "command refused by framing");
+                    record_command(command_label(None), &line);
                     self.conn.write(line.as_bytes()).await?;
                     self.conn.write(b"\r\n").await?;
                     self.conn.flush().await?;
@@ -190,6 +254,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::info!(error = %e.message, "bad command");
+                    metrics::counter!(
+                        "mailroom_imap_commands_total",
+                        "command" => command_label(command_name_of(&input).as_deref()),
+                        "result" => if e.message.starts_with("BADCHARSET:") { "no" } else { "bad" }
+                    )
+                    .increment(1);
                     let line = match (e.tag, e.message.strip_prefix("BADCHARSET:")) {
                         (Some(tag), Some(_)) => format!(
                             "{tag} NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n"
@@ -205,7 +275,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             };
             if !self.execute(command).await? {
-                return self.conn.shutdown().await;
+                return self.conn.shutdown().await.map(|()| None);
+            }
+            if self.begin_tls {
+                return Ok(Some(self.conn.into_parts()));
             }
         }
     }
@@ -215,8 +288,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn execute(&mut self, command: Command) -> io::Result<bool> {
         let Command { tag, body } = command;
         let name = body.name();
+        let label = body.metric_name();
         tracing::debug!(tag = %tag, command = name, "command");
         if matches!(body, CommandBody::Logout) {
+            metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => "ok")
+                .increment(1);
             self.conn.write(b"* BYE Logging out\r\n").await?;
             self.conn
                 .write(format!("{tag} OK Logout completed\r\n").as_bytes())
@@ -266,11 +342,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(false);
         }
         self.flush_out().await?;
-        let line = match tagged {
-            Tagged::Ok(text) => format!("{tag} OK {text}\r\n"),
-            Tagged::No(text) => format!("{tag} NO {text}\r\n"),
-            Tagged::Bad(text) => format!("{tag} BAD {text}\r\n"),
+        let (line, result) = match tagged {
+            Tagged::Ok(text) => (format!("{tag} OK {text}\r\n"), "ok"),
+            Tagged::No(text) => (format!("{tag} NO {text}\r\n"), "no"),
+            Tagged::Bad(text) => (format!("{tag} BAD {text}\r\n"), "bad"),
         };
+        metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => result)
+            .increment(1);
         self.conn.write(line.as_bytes()).await?;
         self.conn.flush().await?;
         Ok(true)
@@ -329,7 +407,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         use CommandBody::*;
         match body {
             Capability | Noop | Logout | Id(_) => true,
-            Login { .. } | Authenticate { .. } => self.state == State::NotAuthenticated,
+            Login { .. } | Authenticate { .. } | StartTls => self.state == State::NotAuthenticated,
             Enable(_) => self.state == State::Authenticated,
             Namespace
             | Select { .. }
@@ -364,6 +442,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Ok(Tagged::Ok("Capability completed".into()))
             }
             CommandBody::Noop => Ok(Tagged::Ok("NOOP completed".into())),
+            CommandBody::StartTls => Ok(self.starttls()),
             CommandBody::Logout => Ok(Tagged::Ok("Logout completed".into())),
             CommandBody::Id(params) => {
                 if !params.is_empty() {
@@ -448,43 +527,168 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    // ---- authentication ----
+    // ---- TLS and authentication (RFC 9051 §6.2) ----
+
+    /// STARTTLS: the OK is the last plaintext; `run` then hands the transport over
+    /// for the handshake.
+    fn starttls(&mut self) -> Tagged {
+        if self.security.tls {
+            return Tagged::Bad("TLS is already active".into());
+        }
+        if !self.security.starttls {
+            return Tagged::Bad("STARTTLS is not available: no certificate is configured".into());
+        }
+        self.begin_tls = true;
+        Tagged::Ok("Begin TLS negotiation now".into())
+    }
+
+    fn privacy_required() -> Tagged {
+        Tagged::No(
+            "[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure connections; use STARTTLS or port 993"
+                .into(),
+        )
+    }
+
+    fn locked_out(&self, user: &str, mechanism: &str, retry_after: Duration) -> Tagged {
+        tracing::warn!(
+            user,
+            peer = %self.security.peer,
+            mechanism,
+            retry_after_s = retry_after.as_secs(),
+            "login refused: too many failures"
+        );
+        Tagged::No(format!(
+            "[UNAVAILABLE] Too many failed logins; try again in {} minutes",
+            retry_after.as_secs().div_ceil(60).max(1)
+        ))
+    }
 
     async fn login(&mut self, user: &str, password: &str) -> CmdResult {
-        if !self.config.plaintext_auth_allowed() {
-            return Ok(Tagged::No(
-                "[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure connections"
-                    .into(),
-            ));
+        if !self.passwords_allowed() {
+            return Ok(Self::privacy_required());
         }
-        self.finish_auth(user, password).await
-    }
-
-    async fn finish_auth(&mut self, user: &str, password: &str) -> CmdResult {
-        match self.store.authenticate(user, password).await? {
-            Some(account) => {
-                tracing::Span::current().record("user", account.address.as_str());
-                tracing::info!("logged in");
-                self.account = Some(account);
-                self.state = State::Authenticated;
-                Ok(Tagged::Ok(format!(
-                    "[CAPABILITY {}] Logged in",
-                    self.capabilities()
-                )))
-            }
-            None => {
-                tracing::info!(user, "authentication failed");
-                // Slow down password guessing a little.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                Ok(Tagged::No(
-                    "[AUTHENTICATIONFAILED] Authentication failed".into(),
-                ))
-            }
+        if let ThrottleVerdict::Locked { retry_after } =
+            self.throttle.check(self.security.peer, user)
+        {
+            return Ok(self.locked_out(user, "LOGIN", retry_after));
+        }
+        let account = match self.store.authenticate(user, password).await? {
+            Some(account) => Some(account),
+            None => self.test_mode_account(user, password).await?,
+        };
+        match account {
+            Some(account) => Ok(self.logged_in(account, "LOGIN")),
+            None => Ok(self.auth_failed(user, "LOGIN").await),
         }
     }
 
-    /// Reads one SASL response line after a `+` challenge; None when cancelled (`*`).
-    async fn sasl_response(&mut self, challenge: &str) -> Result<Option<Vec<u8>>, Error> {
+    fn logged_in(&mut self, account: Account, mechanism: &str) -> Tagged {
+        self.throttle.success(self.security.peer, &account.address);
+        tracing::Span::current().record("user", account.address.as_str());
+        tracing::info!(
+            user = %account.address,
+            peer = %self.security.peer,
+            mechanism,
+            tls = self.security.tls,
+            "logged in"
+        );
+        self.account = Some(account);
+        self.state = State::Authenticated;
+        Tagged::Ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
+    }
+
+    /// Records the failure and answers it after the throttle's delay.
+    async fn auth_failed(&mut self, user: &str, mechanism: &str) -> Tagged {
+        let delay = self.throttle.failure(self.security.peer, user);
+        tracing::info!(
+            user,
+            peer = %self.security.peer,
+            mechanism,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "authentication failed"
+        );
+        tokio::select! {
+            _ = self.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(delay) => {}
+        }
+        Tagged::No("[AUTHENTICATIONFAILED] Authentication failed".into())
+    }
+
+    /// Test mode (GreenMail behaviour): an unknown user is created, with its domain,
+    /// and the password it logged in with. A known user keeps its password.
+    async fn test_mode_account(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<Account>, Error> {
+        if !self.config.test_mode.enabled || self.store.account(user).await?.is_some() {
+            return Ok(None);
+        }
+        let Some((local, domain)) = user.rsplit_once('@') else {
+            return Ok(None);
+        };
+        if local.is_empty() || domain.is_empty() {
+            return Ok(None);
+        }
+        if !self.store.is_local_domain(domain).await? {
+            match self.store.add_domain(domain).await {
+                Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+                Err(StoreError::Invalid { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self.store.create_account(user, password).await {
+            Ok(account) => {
+                tracing::warn!(user = %account.address, "test mode: account created at its first login");
+                Ok(Some(account))
+            }
+            // Another session created it meanwhile: its password decides.
+            Err(StoreError::AlreadyExists { .. }) => {
+                Ok(self.store.authenticate(user, password).await?)
+            }
+            Err(StoreError::Invalid { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// In test mode, creates the account a PLAIN or LOGIN response names before the
+    /// SASL exchange checks its password.
+    async fn test_mode_sasl(&self, sasl: &SaslSession, response: &str) -> Result<(), Error> {
+        if !self.config.test_mode.enabled {
+            return Ok(());
+        }
+        let Ok(data) = BASE64.decode(response.trim_end()) else {
+            return Ok(());
+        };
+        let (user, password) = match (sasl.mechanism(), sasl.user()) {
+            (Mechanism::Plain, _) => {
+                let parts: Vec<&[u8]> = data.split(|&b| b == 0).collect();
+                let [_, user, password] = parts.as_slice() else {
+                    return Ok(());
+                };
+                (
+                    String::from_utf8_lossy(user).into_owned(),
+                    String::from_utf8_lossy(password).into_owned(),
+                )
+            }
+            (Mechanism::Login, Some(user)) => (
+                user.to_string(),
+                String::from_utf8_lossy(&data).into_owned(),
+            ),
+            _ => return Ok(()),
+        };
+        if matches!(
+            self.throttle.check(self.security.peer, &user),
+            ThrottleVerdict::Allow { .. }
+        ) && self.store.authenticate(&user, &password).await?.is_none()
+        {
+            self.test_mode_account(&user, &password).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a `+` challenge and reads the client's one-line answer (base64, or `*`).
+    async fn sasl_response(&mut self, challenge: &str) -> Result<String, Error> {
         self.conn
             .write(format!("+ {challenge}\r\n").as_bytes())
             .await?;
@@ -497,96 +701,75 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             _ = tokio::time::sleep(wait) => return Err(Error::Bye("Autologout; idle for too long".into())),
             line = self.conn.read_line(max) => line?,
         };
-        let line = match line {
-            None => return Err(Error::Io(io::ErrorKind::UnexpectedEof.into())),
-            Some(Line::TooLong(_)) => return Ok(Some(b"\x00invalid".to_vec())),
-            Some(Line::Complete(l)) => l,
-        };
-        if line == b"*" {
-            return Ok(None);
+        match line {
+            None => Err(Error::Io(io::ErrorKind::UnexpectedEof.into())),
+            // Not base64: the mechanism answers it as malformed.
+            Some(Line::TooLong(_)) => Ok("!".into()),
+            Some(Line::Complete(l)) => Ok(String::from_utf8(l).unwrap_or_else(|_| "!".into())),
         }
-        Ok(Some(
-            BASE64
-                .decode(&line)
-                .unwrap_or_else(|_| b"\x00invalid".to_vec()),
-        ))
     }
 
+    /// AUTHENTICATE (RFC 9051 §6.2.2) with SASL-IR (RFC 4959), through the SASL
+    /// mechanisms shared with SMTP.
     async fn authenticate(&mut self, mechanism: &str, initial: Option<String>) -> CmdResult {
-        if !self.config.plaintext_auth_allowed() {
-            return Ok(Tagged::No(
-                "[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure connections"
-                    .into(),
-            ));
-        }
-        let decode = |s: &str| -> Option<Vec<u8>> {
-            if s == "=" {
-                Some(Vec::new())
-            } else {
-                BASE64.decode(s).ok()
-            }
+        let Some(mech) = Mechanism::from_name(mechanism) else {
+            return Ok(Tagged::No(format!(
+                "Unsupported authentication mechanism {mechanism}"
+            )));
         };
-        match mechanism {
-            "PLAIN" => {
-                let response = match initial {
-                    Some(ir) => match decode(&ir) {
-                        Some(r) => r,
-                        None => {
-                            return Ok(Tagged::Bad(
-                                "Invalid base64 in the initial response".into(),
-                            ));
-                        }
-                    },
-                    None => match self.sasl_response("").await? {
-                        Some(r) => r,
-                        None => return Ok(Tagged::Bad("Authentication cancelled".into())),
-                    },
-                };
-                let parts: Vec<&[u8]> = response.split(|&b| b == 0).collect();
-                let [authz, user, pass] = parts.as_slice() else {
-                    return Ok(Tagged::Bad("Invalid PLAIN response".into()));
-                };
-                let (Ok(authz), Ok(user), Ok(pass)) = (
-                    std::str::from_utf8(authz),
-                    std::str::from_utf8(user),
-                    std::str::from_utf8(pass),
-                ) else {
+        if mech.sends_password() && !self.passwords_allowed() {
+            return Ok(Self::privacy_required());
+        }
+        let ip = self.security.peer;
+        if let ThrottleVerdict::Locked { retry_after } = self.throttle.check(ip, "") {
+            return Ok(self.locked_out("", mech.name(), retry_after));
+        }
+        let mut sasl = SaslSession::new(mech, self.store.clone());
+        let mut outcome = match initial {
+            Some(ir) => {
+                self.test_mode_sasl(&sasl, &ir).await?;
+                sasl.start(Some(&ir)).await
+            }
+            None => sasl.start(None).await,
+        };
+        let mut checked = false;
+        loop {
+            // As soon as the user is known: a locked-out account goes no further,
+            // whatever the password.
+            if !checked && let Some(user) = sasl.user() {
+                checked = true;
+                if let ThrottleVerdict::Locked { retry_after } = self.throttle.check(ip, user) {
+                    let user = user.to_string();
+                    return Ok(self.locked_out(&user, mech.name(), retry_after));
+                }
+            }
+            outcome = match outcome {
+                SaslOutcome::Challenge(challenge) => {
+                    let response = self.sasl_response(&challenge).await?;
+                    self.test_mode_sasl(&sasl, &response).await?;
+                    sasl.step(&response).await
+                }
+                SaslOutcome::Success(account) => return Ok(self.logged_in(account, mech.name())),
+                SaslOutcome::Failure(SaslFailure::Credentials) => {
+                    let user = sasl.user().unwrap_or_default().to_string();
+                    return Ok(self.auth_failed(&user, mech.name()).await);
+                }
+                SaslOutcome::Failure(SaslFailure::Malformed(why)) => {
+                    tracing::info!(peer = %ip, mechanism = mech.name(), why, "malformed SASL exchange");
+                    return Ok(Tagged::Bad(format!(
+                        "Invalid {} exchange: {why}",
+                        mech.name()
+                    )));
+                }
+                SaslOutcome::Failure(SaslFailure::Cancelled) => {
+                    return Ok(Tagged::Bad("Authentication cancelled".into()));
+                }
+                SaslOutcome::Failure(SaslFailure::Unavailable) => {
                     return Ok(Tagged::No(
-                        "[AUTHENTICATIONFAILED] Authentication failed".into(),
-                    ));
-                };
-                if !authz.is_empty() && !authz.eq_ignore_ascii_case(user) {
-                    return Ok(Tagged::No(
-                        "[AUTHORIZATIONFAILED] Cannot act as another user".into(),
+                        "[UNAVAILABLE] Authentication is unavailable, try again later".into(),
                     ));
                 }
-                self.finish_auth(user, pass).await
-            }
-            "LOGIN" => {
-                let user = match initial {
-                    Some(ir) => match decode(&ir) {
-                        Some(u) => u,
-                        None => {
-                            return Ok(Tagged::Bad(
-                                "Invalid base64 in the initial response".into(),
-                            ));
-                        }
-                    },
-                    None => match self.sasl_response("VXNlcm5hbWU6").await? {
-                        Some(u) => u,
-                        None => return Ok(Tagged::Bad("Authentication cancelled".into())),
-                    },
-                };
-                let Some(pass) = self.sasl_response("UGFzc3dvcmQ6").await? else {
-                    return Ok(Tagged::Bad("Authentication cancelled".into()));
-                };
-                let user = String::from_utf8_lossy(&user).into_owned();
-                let pass = String::from_utf8_lossy(&pass).into_owned();
-                self.finish_auth(&user, &pass).await
-            }
-            _ => Ok(Tagged::No(format!(
-                "Unsupported authentication mechanism {mechanism}"
-            ))),
+            };
         }
     }
 
@@ -711,11 +894,22 @@ mod size_tests {
         let config = std::sync::Arc::new(mailroom_config::Config::default());
         let (a, _b) = tokio::io::duplex(64);
         let (r, w) = tokio::io::split(a);
+        let shared = crate::Shared {
+            throttle: std::sync::Arc::new(mailroom_auth::LoginThrottle::new(&config.auth)),
+            store,
+            config,
+            tls: None,
+        };
+        let security = super::Security {
+            peer: std::net::Ipv4Addr::LOCALHOST.into(),
+            tls: false,
+            starttls: false,
+        };
         let session = super::Session::new(
             r,
             w,
-            store,
-            config,
+            shared,
+            security,
             tokio_util::sync::CancellationToken::new(),
         );
         // Every idle connection holds one of these: keep them small (the command

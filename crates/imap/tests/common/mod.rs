@@ -46,6 +46,9 @@ pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
         ..Config::default()
     };
     config.imap.idle_keepalive = Duration::from_secs(1);
+    // Tests fail logins on purpose; keep the throttle quick and out of the way.
+    config.auth.failure_delay = Duration::from_millis(1);
+    config.auth.max_failures = 1000;
     configure(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
