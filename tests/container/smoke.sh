@@ -22,6 +22,7 @@
 #              SMOKE_IMAGE (default localhost/mailroom:smoke), SMOKE_KEEP=1 keeps
 #              containers and volumes for a look afterwards.
 set -euo pipefail
+{ # the whole script is read before it runs, so editing it meanwhile is harmless
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck source=lib.sh
@@ -352,3 +353,5 @@ printf '%s\n' "${results[@]}"
 echo
 echo "smoke: $pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]
+exit
+}
