@@ -58,6 +58,11 @@ pub struct Args {
     /// Times each measurement is repeated.
     #[arg(short = 'r', long, default_value_t = 5)]
     pub repeat: usize,
+    /// A command whose first run takes longer than this many seconds is not
+    /// repeated (runs = 1 in the table): a slow answer is the finding, and
+    /// repeating it would take the whole run hostage.
+    #[arg(long, default_value_t = 10.0)]
+    pub slow_after: f64,
     /// Concurrent appending tasks while populating.
     #[arg(long, default_value_t = 16)]
     pub populate_tasks: usize,
@@ -489,6 +494,14 @@ async fn measure(args: &Args, addr: SocketAddr) -> anyhow::Result<Vec<Measuremen
                 );
             }
             last = Some(response);
+            if times.len() == 1 && times[0] > args.slow_after * 1e3 {
+                eprintln!(
+                    "{command}: first run took {:.1} s, more than --slow-after {}: not repeating it",
+                    times[0] / 1e3,
+                    args.slow_after
+                );
+                break;
+            }
         }
         let last = last.context("no run")?;
         times.sort_by(f64::total_cmp);
@@ -530,6 +543,7 @@ mod tests {
             common_word: "project".into(),
             fetch_bodies: 10,
             repeat: 1,
+            slow_after: 10.0,
             populate_tasks: 1,
             seed: 1,
             dir: None,
