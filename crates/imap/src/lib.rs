@@ -338,7 +338,7 @@ async fn run_connection(
             let Some(stream) = handshake(stream, &tls, &shutdown).await else {
                 return;
             };
-            run_tls_session(stream, peer, shared, shutdown).await
+            run_tls_session(stream, peer, shared, shutdown, true).await
         }
         (_, tls) => {
             let (reader, writer) = stream.into_split();
@@ -346,6 +346,7 @@ async fn run_connection(
                 peer: peer.ip(),
                 tls: false,
                 starttls: tls.is_some(),
+                greet: true,
             };
             match session::Session::new(reader, writer, shared.clone(), security, shutdown.clone())
                 .run()
@@ -360,7 +361,7 @@ async fn run_connection(
                             return;
                         };
                         tracing::debug!("STARTTLS completed");
-                        run_tls_session(stream, peer, shared, shutdown).await
+                        run_tls_session(stream, peer, shared, shutdown, false).await
                     }
                     _ => Ok(()),
                 },
@@ -380,12 +381,14 @@ async fn run_tls_session(
     peer: SocketAddr,
     shared: Shared,
     shutdown: CancellationToken,
+    greet: bool,
 ) -> std::io::Result<()> {
     let (reader, writer) = tokio::io::split(stream);
     let security = session::Security {
         peer: peer.ip(),
         tls: true,
         starttls: false,
+        greet,
     };
     session::Session::new(reader, writer, shared, security, shutdown)
         .run()

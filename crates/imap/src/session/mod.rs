@@ -95,6 +95,9 @@ pub(crate) struct Security {
     pub tls: bool,
     /// STARTTLS may be offered (a certificate is configured).
     pub starttls: bool,
+    /// Send the greeting; not after STARTTLS, where the client goes on with its
+    /// next command (RFC 9051 §6.2.1).
+    pub greet: bool,
 }
 
 /// The `command` label of a command's metric: one of [`COMMAND_NAMES`], never the
@@ -219,8 +222,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.capabilities(),
             self.config.hostname
         );
-        self.conn.write(greeting.as_bytes()).await?;
-        self.conn.flush().await?;
+        if self.security.greet {
+            self.conn.write(greeting.as_bytes()).await?;
+            self.conn.flush().await?;
+        }
         let autologout = self.config.imap.autologout.max(Duration::from_secs(1));
         loop {
             let incoming = tokio::select! {
@@ -904,6 +909,7 @@ mod size_tests {
             peer: std::net::Ipv4Addr::LOCALHOST.into(),
             tls: false,
             starttls: false,
+            greet: true,
         };
         let session = super::Session::new(
             r,

@@ -21,6 +21,9 @@ pub struct TestServer {
     pub store: Store,
     pub account: Account,
     pub addr: SocketAddr,
+    /// The implicit-TLS listener and the certificate to trust (`start_tls`).
+    pub tls_addr: Option<SocketAddr>,
+    pub cert: Option<std::path::PathBuf>,
     pub shutdown: CancellationToken,
     pub handle: JoinHandle<std::io::Result<()>>,
     _dir: tempfile::TempDir,
@@ -35,6 +38,15 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+    start_full(configure, false).await
+}
+
+/// A server with a generated certificate: STARTTLS on `addr`, implicit TLS on `tls_addr`.
+pub async fn start_tls(configure: impl FnOnce(&mut Config)) -> TestServer {
+    start_full(configure, true).await
+}
+
+async fn start_full(configure: impl FnOnce(&mut Config), tls: bool) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut options = StoreOptions::new(dir.path());
     options.synchronous = mailroom_store::Synchronous::Normal;
@@ -53,12 +65,33 @@ pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let server = ImapServer::new(store.clone(), Arc::new(config));
-    let handle = tokio::spawn(server.serve(listener, shutdown.clone()));
+    let config = Arc::new(config);
+    let (mut tls_addr, mut cert) = (None, None);
+    let handle = if tls {
+        mailroom_auth::install_crypto_provider();
+        let manager = mailroom_auth::TlsManager::from_config(&config).unwrap();
+        cert = Some(manager.cert_path().to_path_buf());
+        let throttle = Arc::new(mailroom_auth::LoginThrottle::new(&config.auth));
+        let tls_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        tls_addr = Some(tls_listener.local_addr().unwrap());
+        let implicit = ImapServer::new(store.clone(), Arc::clone(&config))
+            .with_tls(manager.clone())
+            .with_throttle(Arc::clone(&throttle));
+        tokio::spawn(implicit.serve_tls(tls_listener, shutdown.clone()));
+        let server = ImapServer::new(store.clone(), config)
+            .with_tls(manager)
+            .with_throttle(throttle);
+        tokio::spawn(server.serve(listener, shutdown.clone()))
+    } else {
+        let server = ImapServer::new(store.clone(), config);
+        tokio::spawn(server.serve(listener, shutdown.clone()))
+    };
     TestServer {
         store,
         account,
         addr,
+        tls_addr,
+        cert,
         shutdown,
         handle,
         _dir: dir,
