@@ -150,9 +150,10 @@ impl Outcome for Report {
             out.push_str("population: reused the existing store");
         }
         match p.index_catch_up_seconds {
-            Some(s) => out.push_str(&format!(
+            Some(s) if p.populated => out.push_str(&format!(
                 "; full-text index caught up {s:.1} s after the last append\n"
             )),
+            Some(s) => out.push_str(&format!("; full-text index backlog: waited {s:.1} s\n")),
             None => out.push_str("; full-text index backlog not observed\n"),
         }
         out.push_str(&format!(
