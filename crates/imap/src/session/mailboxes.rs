@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use mailroom_store::{DELIMITER, FlagOp, Flags, Mailbox, StoreError, uid_ranges};
+use mailroom_store::{DELIMITER, Flags, Mailbox, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{CmdResult, Error, Session, State, Tagged};
@@ -215,23 +215,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(Tagged::No("[CANNOT] INBOX cannot be deleted".into()));
         }
         // RFC 9051 §6.3.5: a \Noselect mailbox with inferiors cannot be deleted; the
-        // client learns why with HASCHILDREN (§7.1).
-        if let Some(mb) = self.store.mailbox(self.account_id(), &name).await?
-            && mb.noselect
-        {
-            let prefix = format!("{}{DELIMITER}", mb.name);
-            if self
-                .store
-                .list_mailboxes(self.account_id())
-                .await?
-                .iter()
-                .any(|m| m.name.starts_with(&prefix))
-            {
-                return Ok(Tagged::No(
-                    "[HASCHILDREN] Mailbox has inferior mailboxes; delete them first".into(),
-                ));
-            }
-        }
+        // store says so with HasChildren, answered NO [HASCHILDREN] (§7.1).
         self.store.delete_mailbox(self.account_id(), &name).await?;
         Ok(Tagged::Ok("DELETE completed".into()))
     }
@@ -531,36 +515,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             prepared.push((m.data, flags, m.date));
         }
-        let mut uids = Vec::new();
-        let mut validity = mb.uid_validity;
-        for (data, flags, date) in prepared {
-            match self.store.append(mb.id, data, flags, date).await {
-                Ok((v, uid)) => {
-                    validity = v;
-                    uids.push(uid);
-                }
-                Err(e) => {
-                    // MULTIAPPEND is all or nothing (RFC 3502 §6.3.11): take back what
-                    // was stored before the failure.
-                    if !uids.is_empty() {
-                        let ranges = uid_ranges(&uids);
-                        let deleted = Flags {
-                            system: Flags::DELETED,
-                            ..Flags::default()
-                        };
-                        if self
-                            .store
-                            .store_flags(mb.id, ranges.clone(), FlagOp::Add, deleted, None)
-                            .await
-                            .is_ok()
-                        {
-                            let _ = self.store.expunge(mb.id, Some(ranges)).await;
-                        }
-                    }
-                    return Err(e.into());
-                }
-            }
-        }
+        // MULTIAPPEND is all or nothing (RFC 3502 §6.3.11): one transaction.
+        let (validity, uids) = self.store.append_many(mb.id, prepared).await?;
         Ok(Tagged::Ok(format!(
             "[APPENDUID {validity} {}] APPEND completed",
             encode::sequence_set(&uids)

@@ -77,6 +77,9 @@ fn store_error_response(e: &StoreError) -> String {
         StoreError::AlreadyExists { .. } => format!("[ALREADYEXISTS] {e}"),
         StoreError::Invalid { .. } => format!("[CANNOT] {e}"),
         StoreError::Cannot(msg) => format!("[CANNOT] {msg}"),
+        StoreError::HasChildren(_) => {
+            "[HASCHILDREN] Mailbox has inferior mailboxes; delete them first".to_string()
+        }
         StoreError::OverQuota => "[OVERQUOTA] Quota exceeded".to_string(),
         StoreError::Closed => "[UNAVAILABLE] The server is shutting down".to_string(),
         _ => {
