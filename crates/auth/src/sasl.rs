@@ -247,7 +247,9 @@ impl SaslSession {
         match cbind {
             "n" | "y" => {}
             _ if cbind.starts_with("p=") => {
-                return malformed("channel binding is not supported (use SCRAM-SHA-256, not -PLUS)");
+                return malformed(
+                    "channel binding is not supported (use SCRAM-SHA-256, not -PLUS)",
+                );
             }
             _ => return malformed("bad GS2 channel-binding flag"),
         }
