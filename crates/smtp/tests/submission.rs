@@ -278,3 +278,23 @@ async fn test_mode_creates_accounts_on_the_mx() {
     assert_eq!(h.inbox(&account).await.len(), 1);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn announced_size_over_quota_is_refused_at_rcpt() {
+    let h = start(Mode::Smtp, false, |_| {}).await;
+    h.store
+        .set_quota("alice@example.org", Some(1000))
+        .await
+        .unwrap();
+    let mut c = h.connect().await;
+    let (code, _) = c.cmd("EHLO client.test").await;
+    assert_eq!(code, 250);
+    let (code, _) = c.cmd("MAIL FROM:<x@remote.example> SIZE=5000").await;
+    assert_eq!(code, 250);
+    let (code, text) = c.cmd("RCPT TO:<alice@example.org>").await;
+    assert_eq!(code, 452, "{text}");
+    assert!(text.contains("4.2.2"), "{text}");
+    let (code, text) = c.cmd("RCPT TO:<bob@example.org>").await;
+    assert_eq!(code, 250, "{text}");
+    h.stop().await;
+}
