@@ -124,8 +124,9 @@ def main():
     c.unselect_folder()
     c.rename_folder(PREFIX + "/Dest", PREFIX + "/Dest2")
     check(c.folder_exists(PREFIX + "/Dest2"), "RENAME")
-    for f in [PREFIX + "/Dest2", box, PREFIX]:
+    for f in [PREFIX + "/Dest2", box]:
         c.delete_folder(f)
+    # PREFIX was only an implicit (\\Noselect) parent; it goes with its last child.
     check(not c.folder_exists(PREFIX), "DELETE")
 
     # UTF-8 mailbox names after ENABLE UTF8=ACCEPT / IMAP4rev2 are in modified UTF-7 before.

@@ -161,7 +161,10 @@ def main():
     ok(m.rename(PREFIX + "/Target", PREFIX + "/Renamed"), "RENAME")
     ok(m.delete(PREFIX + "/Renamed"), "DELETE")
     ok(m.delete(box), "DELETE sub")
-    ok(m.delete(PREFIX), "DELETE parent")
+    # The parent was never created itself: it existed as a \\Noselect placeholder for
+    # its children and went away with the last one (as in Dovecot).
+    typ, data = m.list('""', PREFIX)
+    check(typ == "OK" and data == [None], "implicit parent gone with its last child (%r)" % (data,))
     typ, data = m.select("nosuch-" + PREFIX)
     check(typ == "NO", "SELECT of a missing mailbox is NO")
     m.logout()
