@@ -37,9 +37,24 @@ pub enum Command {
     /// Further addresses delivering to an account; `@domain` is the catch-all.
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// The outbound queue: mail waiting to be relayed.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages: id, sender, recipients, attempts, next attempt, last error.
+    List,
+    /// Show one queued message in full (JSON), with its recipients' last responses.
+    Show { id: i64 },
+    /// Make a queued message due now (the relay worker picks it up at once).
+    Retry { id: i64 },
+    /// Remove a message from the queue without delivering it (no bounce is sent).
+    Delete { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

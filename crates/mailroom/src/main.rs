@@ -12,7 +12,10 @@ use clap::Parser;
 use mailroom_config::Config;
 use mailroom_store::{Store, StoreOptions};
 
-use cli::{AliasCommand, Cli, Command, ConfigCommand, DomainCommand, PasswordSource, UserCommand};
+use cli::{
+    AliasCommand, Cli, Command, ConfigCommand, DomainCommand, PasswordSource, QueueCommand,
+    UserCommand,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -100,6 +103,47 @@ async fn run(command: Command, config: Config) -> Result<()> {
             }
             Ok(())
         }
+        Command::Queue(cmd) => {
+            let store = open_store(&config).await?;
+            match cmd {
+                QueueCommand::List => {
+                    let entries = store.queue_list().await?;
+                    if entries.is_empty() {
+                        println!("the queue is empty");
+                    }
+                    for e in entries {
+                        let rcpts: Vec<&str> =
+                            e.recipients.iter().map(|r| r.address.as_str()).collect();
+                        println!(
+                            "{}\t<{}>\t{}\t{} bytes\t{} attempts\tnext {}\t{}",
+                            e.id,
+                            e.sender,
+                            rcpts.join(","),
+                            e.size,
+                            e.attempts,
+                            when(e.next_attempt),
+                            e.last_error.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+                QueueCommand::Show { id } => {
+                    let entry = store
+                        .queue_get(id)
+                        .await?
+                        .with_context(|| format!("queue entry {id} does not exist"))?;
+                    println!("{}", serde_json::to_string_pretty(&entry)?);
+                }
+                QueueCommand::Retry { id } => {
+                    store.queue_retry(id).await?;
+                    println!("queue entry {id} is due now");
+                }
+                QueueCommand::Delete { id } => {
+                    store.queue_delete(id).await?;
+                    println!("deleted queue entry {id}");
+                }
+            }
+            Ok(())
+        }
         Command::Alias(cmd) => {
             let store = open_store(&config).await?;
             match cmd {
@@ -158,4 +202,15 @@ fn read_password(source: &PasswordSource, address: &str) -> Result<String> {
         bail!("the password is empty");
     }
     Ok(password)
+}
+
+/// A Unix time as RFC 3339 UTC, for humans reading the queue.
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use mailroom_auth::{LoginThrottle, TlsManager};
 use mailroom_config::Config;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -38,6 +39,9 @@ fn init_logging() {
 
 pub async fn serve(config: Config) -> Result<()> {
     init_logging();
+    // rustls has exactly one crypto provider in this binary (aws-lc-rs); make it the
+    // process default before anything (lettre in the relay worker) builds a config.
+    mailroom_auth::install_crypto_provider();
     // Before any service records a metric, so none is lost.
     mailroom_web::metrics::install();
     if config.test_mode.enabled {
@@ -55,26 +59,64 @@ pub async fn serve(config: Config) -> Result<()> {
         );
     }
 
+    // One certificate for every listener: STARTTLS on IMAP, SMTP and submission,
+    // implicit TLS on imaps and submissions. Loaded (or generated) before anything
+    // listens, so a client that can connect finds it in place.
+    let tls = TlsManager::from_config(&config).context("TLS")?;
     let imap = bind("imap", &config.imap.listen.0).await?;
+    let imaps = bind("imaps", &config.imaps.listen.0).await?;
     let smtp = bind("smtp", &config.smtp.listen.0).await?;
+    let submission = bind("submission", &config.submission.listen.0).await?;
+    let submissions = bind("submissions", &config.submissions.listen.0).await?;
     let lmtp = bind("lmtp", &config.lmtp.listen.0).await?;
     let http = bind("http", &config.http.listen.0).await?;
 
+    // One throttle for IMAP and submission: a guesser cannot switch protocols.
+    let throttle = Arc::new(LoginThrottle::new(&config.auth));
+
     let shutdown = CancellationToken::new();
     let mut services = JoinSet::new();
+    let imap_server = || {
+        mailroom_imap::ImapServer::new(store.clone(), config.clone())
+            .with_tls(tls.clone())
+            .with_throttle(throttle.clone())
+    };
     for listener in imap {
-        let server = mailroom_imap::ImapServer::new(store.clone(), config.clone());
+        services.spawn(imap_server().serve(listener, shutdown.clone()));
+    }
+    for listener in imaps {
+        services.spawn(imap_server().serve_tls(listener, shutdown.clone()));
+    }
+    let smtp_server = |mode| {
+        mailroom_smtp::SmtpServer::new(store.clone(), config.clone(), mode)
+            .with_tls(tls.clone())
+            .with_throttle(throttle.clone())
+    };
+    for listener in smtp {
+        services.spawn(smtp_server(mailroom_smtp::Mode::Smtp).serve(listener, shutdown.clone()));
+    }
+    for listener in submission {
+        services
+            .spawn(smtp_server(mailroom_smtp::Mode::Submission).serve(listener, shutdown.clone()));
+    }
+    for listener in submissions {
+        services.spawn(
+            smtp_server(mailroom_smtp::Mode::Submission).serve_tls(listener, shutdown.clone()),
+        );
+    }
+    for listener in lmtp {
+        // LMTP sits behind a local MTA: no TLS, no authentication.
+        let server = mailroom_smtp::SmtpServer::new(
+            store.clone(),
+            config.clone(),
+            mailroom_smtp::Mode::Lmtp,
+        );
         services.spawn(server.serve(listener, shutdown.clone()));
     }
-    for (listeners, mode) in [
-        (smtp, mailroom_smtp::Mode::Smtp),
-        (lmtp, mailroom_smtp::Mode::Lmtp),
-    ] {
-        for listener in listeners {
-            let server = mailroom_smtp::SmtpServer::new(store.clone(), config.clone(), mode);
-            services.spawn(server.serve(listener, shutdown.clone()));
-        }
-    }
+    services.spawn(
+        mailroom_smtp::RelayWorker::new(store.clone(), config.clone()).run(shutdown.clone()),
+    );
+    services.spawn(reload_on_sighup(tls.clone(), shutdown.clone()));
 
     let mut readiness = Vec::new();
     if !http.is_empty() {
@@ -190,4 +232,21 @@ fn admin_token(config: &Config) -> Result<String> {
     }
     tracing::warn!(token = %token, file = %path.display(), "generated the admin API token (set [http] admin_token to choose one)");
     Ok(token)
+}
+
+/// Reloads the certificate files on SIGHUP; connections keep the certificate they
+/// started with, new handshakes get the new one.
+async fn reload_on_sighup(tls: TlsManager, shutdown: CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = hup.recv() => {
+                if let Err(e) = tls.reload() {
+                    tracing::error!(error = %e, "SIGHUP: cannot reload the TLS certificate; the old one stays");
+                }
+            }
+        }
+    }
 }

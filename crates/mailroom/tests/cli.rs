@@ -383,3 +383,26 @@ fn http_is_ready_and_the_admin_token_is_generated_once() {
     assert_eq!(again.trim(), token, "the token survives a restart");
     assert!(http_get(http, "/api/v1/domains", Some(&token)).starts_with("HTTP/1.1 200"));
 }
+
+#[test]
+fn queue_commands_work_on_an_empty_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "queue", "list"]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "the queue is empty");
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "queue", "show", "42"]),
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("42"), "{}", text(&out.stderr));
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "queue", "delete", "42"]),
+        None,
+    );
+    assert!(!out.status.success());
+}

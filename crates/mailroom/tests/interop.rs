@@ -147,3 +147,123 @@ fn mbsync_two_way_sync() {
             .env("IMAP_PORT", server.imap.to_string()),
     );
 }
+
+/// openssl s_client: implicit TLS on imaps and submissions, STARTTLS on IMAP and
+/// SMTP, with the certificate mailroom generated on first start.
+#[test]
+fn openssl_s_client_on_every_tls_listener() {
+    if !tool_available("openssl", Command::new("openssl").arg("version")) {
+        return;
+    }
+    let (imaps, submissions, submission) = (free_port(), free_port(), free_port());
+    let (imaps_l, subs_l, sub_l) = (
+        format!("127.0.0.1:{imaps}"),
+        format!("127.0.0.1:{submissions}"),
+        format!("127.0.0.1:{submission}"),
+    );
+    let (dir, server) = start(&[
+        ("MAILROOM_IMAPS__LISTEN", &imaps_l),
+        ("MAILROOM_SUBMISSIONS__LISTEN", &subs_l),
+        ("MAILROOM_SUBMISSION__LISTEN", &sub_l),
+    ]);
+    let cert = dir.path().join("store/tls/cert.pem");
+    assert!(cert.is_file(), "a self-signed certificate was generated");
+    let probe = |args: &[&str], input: &str, expect: &str| {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-CAfile"])
+            .arg(&cert)
+            .args(["-verify_return_error", "-servername", "mx.example.org"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            all.contains("Verify return code: 0 (ok)"),
+            "{args:?}: certificate not verified:\n{all}"
+        );
+        assert!(
+            all.contains(expect),
+            "{args:?}: expected {expect:?}:\n{all}"
+        );
+    };
+    probe(
+        &["-connect", &imaps_l],
+        "a CAPABILITY\r\na LOGOUT\r\n",
+        "AUTH=SCRAM-SHA-256",
+    );
+    probe(
+        &[
+            "-connect",
+            &format!("127.0.0.1:{}", server.imap),
+            "-starttls",
+            "imap",
+        ],
+        "a CAPABILITY\r\na LOGOUT\r\n",
+        "a OK",
+    );
+    probe(&["-connect", &subs_l], "EHLO probe\r\nQUIT\r\n", "AUTH");
+    probe(
+        &["-connect", &sub_l, "-starttls", "smtp"],
+        "EHLO probe\r\nQUIT\r\n",
+        "AUTH",
+    );
+    probe(
+        &[
+            "-connect",
+            &format!("127.0.0.1:{}", server.smtp),
+            "-starttls",
+            "smtp",
+        ],
+        "EHLO probe\r\nQUIT\r\n",
+        "250",
+    );
+}
+
+/// curl drives the test API's long poll; openapi-spec-validator (PyPI) checks the
+/// published OpenAPI document and every documented route answers.
+#[test]
+fn http_api_with_curl_and_openapi_validator() {
+    if !tool_available("curl", Command::new("curl").arg("--version"))
+        || !tool_available(
+            "python3 venv",
+            Command::new("python3").args(["-c", "import venv, ensurepip"]),
+        )
+    {
+        return;
+    }
+    let http = free_port();
+    let http_l = format!("127.0.0.1:{http}");
+    let (dir, server) = start(&[
+        ("MAILROOM_HTTP__LISTEN", &http_l),
+        ("MAILROOM_HTTP__ADMIN_TOKEN", "interop-token"),
+        ("MAILROOM_TEST_MODE__ENABLED", "true"),
+    ]);
+    let base = format!("http://{http_l}");
+    script(
+        Command::new("bash")
+            .arg("tests/interop/http/long_poll.sh")
+            .env("BASE", &base)
+            .env("TOKEN", "interop-token")
+            .env("SMTP", format!("127.0.0.1:{}", server.smtp)),
+    );
+    // The validator goes into a virtual environment kept between runs under target/.
+    let venv = repo().join("target/interop-venv");
+    let out = Command::new("bash")
+        .arg("tests/interop/http/validate_openapi.sh")
+        .current_dir(repo())
+        .env("BASE", &base)
+        .env("TOKEN", "interop-token")
+        .env("VENV", &venv)
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "validate_openapi.sh failed:\n{all}");
+    drop(dir);
+}
