@@ -447,3 +447,60 @@ async fn test_mode_is_off_by_default() {
     assert!(last(&r).starts_with("a NO [AUTHENTICATIONFAILED]"), "{r:?}");
     assert!(s.store.account("new@fresh.test").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn certificate_reload_keeps_open_sessions() {
+    let s = start_tls(|_| {}).await;
+    let old_cert = s.cert.clone().unwrap();
+    let old_pem = std::fs::read(&old_cert).unwrap();
+    let old_trust = std::env::temp_dir().join(format!("mailroom-old-{}.pem", std::process::id()));
+    std::fs::write(&old_trust, &old_pem).unwrap();
+    let stream = TcpStream::connect(s.tls_addr.unwrap()).await.unwrap();
+    let mut before = Wire::new(tls_connect(stream, &old_trust).await);
+    before.line().await.unwrap();
+    let r = before.cmd(&format!("a LOGIN {USER} \"{PASS}\"")).await;
+    assert!(last(&r).starts_with("a OK"), "{r:?}");
+
+    // A new certificate in the same files (as a renewal would put it), then SIGHUP's reload.
+    let other = tempfile::tempdir().unwrap();
+    let config = mailroom_config::Config {
+        data_dir: other.path().to_path_buf(),
+        ..mailroom_config::Config::default()
+    };
+    let new = mailroom_auth::TlsManager::from_config(&config).unwrap();
+    let tls = s.tls.as_ref().unwrap();
+    let before_fingerprint = tls.fingerprint();
+    std::fs::copy(new.cert_path(), &old_cert).unwrap();
+    std::fs::copy(
+        other.path().join("tls/key.pem"),
+        old_cert.with_file_name("key.pem"),
+    )
+    .unwrap();
+    tls.reload().unwrap();
+    assert_eq!(tls.fingerprint(), new.fingerprint());
+    assert_ne!(tls.fingerprint(), before_fingerprint);
+
+    // New connections get the new certificate, on both listeners.
+    let stream = TcpStream::connect(s.tls_addr.unwrap()).await.unwrap();
+    let mut c = Wire::new(tls_connect(stream, new.cert_path()).await);
+    assert!(c.line().await.unwrap().starts_with("* OK"));
+    let stream = TcpStream::connect(s.tls_addr.unwrap()).await.unwrap();
+    assert!(
+        connector(&old_trust)
+            .connect(ServerName::try_from("localhost").unwrap(), stream)
+            .await
+            .is_err(),
+        "the old certificate is no longer served"
+    );
+    let mut p = Wire::new(TcpStream::connect(s.addr).await.unwrap());
+    p.line().await.unwrap();
+    p.cmd("b STARTTLS").await;
+    let mut p = Wire::new(tls_connect(p.io.into_inner(), new.cert_path()).await);
+    let r = p.cmd("c NOOP").await;
+    assert_eq!(r, ["c OK NOOP completed"]);
+
+    // The session opened before the reload goes on undisturbed.
+    let r = before.cmd("d SELECT INBOX").await;
+    assert!(last(&r).starts_with("d OK"), "{r:?}");
+    let _ = std::fs::remove_file(old_trust);
+}

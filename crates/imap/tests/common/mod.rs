@@ -24,6 +24,7 @@ pub struct TestServer {
     /// The implicit-TLS listener and the certificate to trust (`start_tls`).
     pub tls_addr: Option<SocketAddr>,
     pub cert: Option<std::path::PathBuf>,
+    pub tls: Option<mailroom_auth::TlsManager>,
     pub shutdown: CancellationToken,
     pub handle: JoinHandle<std::io::Result<()>>,
     _dir: tempfile::TempDir,
@@ -66,11 +67,12 @@ async fn start_full(configure: impl FnOnce(&mut Config), tls: bool) -> TestServe
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let config = Arc::new(config);
-    let (mut tls_addr, mut cert) = (None, None);
+    let (mut tls_addr, mut cert, mut tls_manager) = (None, None, None);
     let handle = if tls {
         mailroom_auth::install_crypto_provider();
         let manager = mailroom_auth::TlsManager::from_config(&config).unwrap();
         cert = Some(manager.cert_path().to_path_buf());
+        tls_manager = Some(manager.clone());
         let throttle = Arc::new(mailroom_auth::LoginThrottle::new(&config.auth));
         let tls_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         tls_addr = Some(tls_listener.local_addr().unwrap());
@@ -92,6 +94,7 @@ async fn start_full(configure: impl FnOnce(&mut Config), tls: bool) -> TestServe
         addr,
         tls_addr,
         cert,
+        tls: tls_manager,
         shutdown,
         handle,
         _dir: dir,
