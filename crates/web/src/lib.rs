@@ -7,7 +7,7 @@
 //! | `GET /readyz` | none | the store answers and the listeners are bound |
 //! | `GET /metrics` | none | Prometheus text format, see [`metrics`] |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.1 document of the API, generated from the handlers |
-//! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages |
+//! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages, queue |
 //! | `/api/v1/test/...` | bearer token | only in test mode: list, purge and wait for messages |
 //!
 //! Every error is JSON, `{"error": "what went wrong and what to do"}`, with the
@@ -133,6 +133,7 @@ impl WebServer {
         (name = "domains", description = "Local domains: mail for them is delivered here"),
         (name = "accounts", description = "User accounts"),
         (name = "aliases", description = "Further addresses and catch-alls delivering to an account"),
+        (name = "queue", description = "The outbound queue: mail waiting to be relayed"),
         (name = "mailboxes", description = "Mailboxes of an account"),
         (name = "messages", description = "Messages of a mailbox"),
         (name = "test", description = "Test mode only: find, purge and wait for received messages"),

@@ -16,7 +16,7 @@
 //! | `mailroom_smtp_messages_refused_total` | counter | `listener`, `reason` = `unknown_recipient`, `relay_denied`, `too_large`, `over_quota`, `store_error`, `auth_required`, `bad_syntax`, `rate_limited` | SMTP, per refused RCPT or message |
 //! | `mailroom_delivery_duration_seconds` | histogram | `listener` | SMTP: end of DATA to commit (`Store::deliver`) |
 //! | `mailroom_http_requests_total` | counter | `route` (the matched pattern, or `unmatched`), `status` | this crate |
-//! | `mailroom_queue_messages` | gauge | none | at scrape time; always 0 until the outbound queue exists |
+//! | `mailroom_queue_messages` | gauge | none | at scrape time, from the store |
 //! | `mailroom_store_database_bytes` | gauge | none | at scrape time: the SQLite file (page count x page size) |
 //! | `mailroom_store_content_bytes` | gauge | none | at scrape time: distinct message contents |
 //! | `mailroom_store_messages` | gauge | none | at scrape time: message entries in all mailboxes |
@@ -42,7 +42,7 @@ pub const SMTP_MESSAGES_REFUSED_TOTAL: &str = "mailroom_smtp_messages_refused_to
 pub const DELIVERY_DURATION_SECONDS: &str = "mailroom_delivery_duration_seconds";
 /// HTTP requests answered, labels `route` and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "mailroom_http_requests_total";
-/// Messages waiting in the outbound queue (0 until the queue exists).
+/// Messages waiting in the outbound queue.
 pub const QUEUE_MESSAGES: &str = "mailroom_queue_messages";
 /// Bytes of the SQLite database file.
 pub const STORE_DATABASE_BYTES: &str = "mailroom_store_database_bytes";
@@ -106,10 +106,7 @@ fn describe() {
         HTTP_REQUESTS_TOTAL,
         "HTTP requests answered, per route and status"
     );
-    describe_gauge!(
-        QUEUE_MESSAGES,
-        "Messages waiting in the outbound queue (always 0: no queue yet)"
-    );
+    describe_gauge!(QUEUE_MESSAGES, "Messages waiting in the outbound queue");
     describe_gauge!(
         STORE_DATABASE_BYTES,
         Unit::Bytes,
@@ -126,7 +123,10 @@ fn describe() {
 /// Sets the gauges computed from the store, then renders every metric.
 pub(crate) async fn render(store: &mailroom_store::Store) -> String {
     let handle = install();
-    metrics::gauge!(QUEUE_MESSAGES).set(0.0);
+    match store.queue_size().await {
+        Ok(n) => metrics::gauge!(QUEUE_MESSAGES).set(n as f64),
+        Err(e) => tracing::warn!(error = %e, "cannot read the queue size for /metrics"),
+    }
     match store.store_size().await {
         Ok(size) => {
             metrics::gauge!(STORE_DATABASE_BYTES).set(size.database_bytes as f64);

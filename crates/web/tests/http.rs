@@ -616,8 +616,68 @@ async fn unknown_routes_and_methods_answer_json() {
         405,
     )
     .await;
-    // No outbound queue yet: no route for it.
-    expect_error(s.get("/api/v1/queue"), 404).await;
+}
+
+// ---- queue ----
+
+#[tokio::test]
+async fn queue() {
+    let s = Server::start(false).await;
+    let (status, body) = json(s.get("/api/v1/queue").send().await.unwrap()).await;
+    assert_eq!((status, body), (200, json!([])));
+    let id = s
+        .store
+        .enqueue(
+            b"Subject: out\r\n\r\nbody\r\n".to_vec(),
+            "alice@example.org",
+            &["bob@remote.test".to_string()],
+        )
+        .await
+        .unwrap();
+    let (status, body) = json(s.get("/api/v1/queue").send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["id"], json!(id));
+    assert_eq!(body[0]["sender"], json!("alice@example.org"));
+    assert_eq!(
+        body[0]["recipients"][0]["address"],
+        json!("bob@remote.test")
+    );
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("mailroom_queue_messages 1"), "{metrics}");
+    let (status, one) = json(s.get(&format!("/api/v1/queue/{id}")).send().await.unwrap()).await;
+    assert_eq!((status, &one["size"]), (200, &json!(22)));
+    let retried = s
+        .client
+        .post(s.url(&format!("/api/v1/queue/{id}/retry")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status().as_u16(), 204);
+    let deleted = s
+        .delete(&format!("/api/v1/queue/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    expect_error(s.get(&format!("/api/v1/queue/{id}")), 404).await;
+    expect_error(s.delete(&format!("/api/v1/queue/{id}")), 404).await;
+    expect_error(
+        s.client
+            .post(s.url(&format!("/api/v1/queue/{id}/retry")))
+            .bearer_auth(TOKEN),
+        404,
+    )
+    .await;
+    expect_error(s.client.get(s.url("/api/v1/queue")), 401).await;
 }
 
 // ---- OpenAPI ----
@@ -652,6 +712,10 @@ fn expected_routes(test_mode: bool) -> BTreeSet<(String, String)> {
         ("/api/v1/aliases", "get"),
         ("/api/v1/aliases", "post"),
         ("/api/v1/aliases/{address}", "delete"),
+        ("/api/v1/queue", "get"),
+        ("/api/v1/queue/{id}", "get"),
+        ("/api/v1/queue/{id}", "delete"),
+        ("/api/v1/queue/{id}/retry", "post"),
     ];
     if test_mode {
         routes.extend([

@@ -7,6 +7,7 @@ mod aliases;
 mod domains;
 mod mailboxes;
 pub(crate) mod messages;
+mod queue;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -19,6 +20,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(aliases::router())
         .merge(mailboxes::router())
         .merge(messages::router())
+        .merge(queue::router())
 }
 
 /// Percent-encodes one path segment (mailbox names hold `/`, addresses `@`).
