@@ -97,7 +97,9 @@ def read(mode, host, port, user, password, subject):
         # allow a little time anyway for a slow machine.
         deadline = time.monotonic() + 10
         while True:
-            typ, data = imap.uid("SEARCH", "HEADER", "Subject", subject)
+            # imaplib sends arguments as they are: quote the subject (it has spaces).
+            quoted = '"' + subject.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            typ, data = imap.uid("SEARCH", "HEADER", "Subject", quoted)
             uids = data[0].split() if typ == "OK" and data and data[0] else []
             if uids or time.monotonic() > deadline:
                 break
