@@ -222,6 +222,12 @@ elif has_section imaps; then
 else
   skipped "IMAPS: this build has no [imaps] section (no TLS yet)"
 fi
+if has_section submission; then
+  check "submission greets on 587" mc banner 127.0.0.1 "$p_sub" --timeout 10
+fi
+if [ "$read_mode" = imaps ] && has_section submissions; then
+  check "submissions on 465 speaks TLS" mc tls 127.0.0.1 "$p_subs"
+fi
 if [ -z "$read_mode" ]; then
   caps=$(printf 'a CAPABILITY\r\nb LOGOUT\r\n' | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p_imap; cat >&3; cat <&3" 2>/dev/null || true)
   if grep -q STARTTLS <<<"$caps"; then read_mode=starttls; else read_mode=plain; fi
