@@ -33,13 +33,13 @@ pub fn uid_ranges(uids: &[u32]) -> Vec<UidRange> {
 }
 
 /// A message parsed and hashed outside the writer, ready to be inserted.
-struct Prepared {
+pub(crate) struct Prepared {
     sha256: Vec<u8>,
     raw: Vec<u8>,
     summary: mailroom_message::MessageSummary,
 }
 
-async fn prepare(raw: Vec<u8>) -> Result<Prepared> {
+pub(crate) async fn prepare(raw: Vec<u8>) -> Result<Prepared> {
     tokio::task::spawn_blocking(move || {
         let sha256 = Sha256::digest(&raw).to_vec();
         let summary = mailroom_message::summarize(&raw);
@@ -128,6 +128,49 @@ pub(crate) async fn pending_text(conn: &mut SqliteConnection) -> Result<i64> {
             .fetch_one(conn)
             .await?,
     )
+}
+
+/// Stores the content once and puts a copy in the INBOX of each account (which
+/// must be distinct), inside the caller's transaction: the common part of inbound
+/// delivery and of submission's local recipients.
+pub(crate) async fn deliver_to_inboxes(
+    conn: &mut SqliteConnection,
+    prepared: &Prepared,
+    accounts: &[AccountId],
+    received: i64,
+    events: &mut Vec<Change>,
+) -> Result<Delivered> {
+    let content_id = insert_content(conn, prepared).await?;
+    let size = prepared.raw.len() as u64;
+    let mut copies = Vec::with_capacity(accounts.len());
+    for &account_id in accounts {
+        let inbox: i64 =
+            sqlx::query_scalar("SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'")
+                .bind(account_id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| StoreError::not_found("INBOX of account", account_id.to_string()))?;
+        check_quota(conn, account_id, size).await?;
+        let (uid, modseq) = allocate(conn, inbox, 1).await?;
+        insert_message(
+            conn,
+            inbox,
+            uid,
+            content_id,
+            modseq,
+            &Flags::default(),
+            (received, 0),
+            size,
+        )
+        .await?;
+        copies.push((account_id, inbox, uid));
+        events.push(Change::Mailbox {
+            account_id,
+            mailbox_id: inbox,
+            modseq,
+        });
+    }
+    Ok(Delivered { content_id, copies })
 }
 
 /// Takes `count` UIDs and one new MODSEQ in a mailbox: (first UID, MODSEQ).
@@ -402,41 +445,11 @@ impl Store {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let content_id = insert_content(conn, &prepared).await?;
-                    let size = prepared.raw.len() as u64;
-                    let mut copies = Vec::with_capacity(accounts.len());
                     let mut events = Vec::with_capacity(accounts.len());
-                    for account_id in accounts {
-                        let inbox: i64 = sqlx::query_scalar(
-                            "SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'",
-                        )
-                        .bind(account_id)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .ok_or_else(|| {
-                            StoreError::not_found("INBOX of account", account_id.to_string())
-                        })?;
-                        check_quota(conn, account_id, size).await?;
-                        let (uid, modseq) = allocate(conn, inbox, 1).await?;
-                        insert_message(
-                            conn,
-                            inbox,
-                            uid,
-                            content_id,
-                            modseq,
-                            &Flags::default(),
-                            (received, 0),
-                            size,
-                        )
-                        .await?;
-                        copies.push((account_id, inbox, uid));
-                        events.push(Change::Mailbox {
-                            account_id,
-                            mailbox_id: inbox,
-                            modseq,
-                        });
-                    }
-                    Ok((Delivered { content_id, copies }, events))
+                    let delivered =
+                        deliver_to_inboxes(conn, &prepared, &accounts, received, &mut events)
+                            .await?;
+                    Ok((delivered, events))
                 })
             })
             .await

@@ -14,7 +14,6 @@
 //! [`Store::queue_get`], [`Store::queue_raw`], [`Store::queue_retry`],
 //! [`Store::queue_delete`], [`Store::queue_size`].
 
-use sha2::{Digest, Sha256};
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::{Result, StoreError};
@@ -101,7 +100,7 @@ impl Store {
         let prepared = if accounts.is_empty() {
             None
         } else {
-            Some(prepare(raw.clone()).await?)
+            Some(crate::message::prepare(raw.clone()).await?)
         };
         let received = now();
         self.writer
@@ -109,9 +108,16 @@ impl Store {
                 Box::pin(async move {
                     let mut events = Vec::new();
                     let delivered = match prepared {
-                        Some(p) => {
-                            Some(deliver_local(conn, &p, &accounts, received, &mut events).await?)
-                        }
+                        Some(p) => Some(
+                            crate::message::deliver_to_inboxes(
+                                conn,
+                                &p,
+                                &accounts,
+                                received,
+                                &mut events,
+                            )
+                            .await?,
+                        ),
                         None => None,
                     };
                     let queue_id = if remote.is_empty() {
@@ -390,143 +396,5 @@ async fn insert_queued(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(id)
-}
-
-// ---- local delivery inside the submit transaction ----
-//
-// The same steps as `Store::deliver` in message.rs (whose helpers are private to that
-// module): store the content once, then per account check the quota, take a UID and
-// a MODSEQ in its INBOX, and insert the entry. Keep the two in step.
-
-struct Prepared {
-    sha256: Vec<u8>,
-    raw: Vec<u8>,
-    summary: mailroom_message::MessageSummary,
-}
-
-async fn prepare(raw: Vec<u8>) -> Result<Prepared> {
-    tokio::task::spawn_blocking(move || {
-        let sha256 = Sha256::digest(&raw).to_vec();
-        let summary = mailroom_message::summarize(&raw);
-        Prepared {
-            sha256,
-            raw,
-            summary,
-        }
-    })
-    .await
-    .map_err(|e| StoreError::Cannot(format!("message parsing failed: {e}")))
-}
-
-async fn deliver_local(
-    conn: &mut SqliteConnection,
-    p: &Prepared,
-    accounts: &[AccountId],
-    received: i64,
-    events: &mut Vec<Change>,
-) -> Result<Delivered> {
-    let content_id = insert_content(conn, p).await?;
-    let size = p.raw.len() as i64;
-    let mut copies = Vec::with_capacity(accounts.len());
-    for &account_id in accounts {
-        let inbox: i64 =
-            sqlx::query_scalar("SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'")
-                .bind(account_id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or_else(|| StoreError::not_found("INBOX of account", account_id.to_string()))?;
-        let quota: Option<i64> =
-            sqlx::query_scalar("SELECT quota_bytes FROM accounts WHERE id = ?")
-                .bind(account_id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .flatten();
-        if let Some(quota) = quota {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)",
-            )
-            .bind(account_id)
-            .fetch_one(&mut *conn)
-            .await?;
-            if used + size > quota {
-                return Err(StoreError::OverQuota);
-            }
-        }
-        let row = sqlx::query(
-            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
-             WHERE id = ? AND noselect = 0 RETURNING uidnext - 1 AS uid, highestmodseq",
-        )
-        .bind(inbox)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("mailbox", inbox.to_string()))?;
-        let uid: i64 = row.get("uid");
-        let modseq: i64 = row.get("highestmodseq");
-        if uid >= u32::MAX as i64 {
-            return Err(StoreError::Cannot("the mailbox has run out of UIDs".into()));
-        }
-        sqlx::query(
-            "INSERT INTO messages (mailbox_id, uid, content_id, modseq, flags, keywords, internal_date, internal_offset, size)
-             VALUES (?, ?, ?, ?, 0, '', ?, 0, ?)",
-        )
-        .bind(inbox)
-        .bind(uid)
-        .bind(content_id)
-        .bind(modseq)
-        .bind(received)
-        .bind(size)
-        .execute(&mut *conn)
-        .await?;
-        copies.push((account_id, inbox, uid as u32));
-        events.push(Change::Mailbox {
-            account_id,
-            mailbox_id: inbox,
-            modseq: modseq as u64,
-        });
-    }
-    Ok(Delivered { content_id, copies })
-}
-
-async fn insert_content(conn: &mut SqliteConnection, p: &Prepared) -> Result<ContentId> {
-    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM contents WHERE sha256 = ?")
-        .bind(&p.sha256)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        return Ok(id);
-    }
-    let s = &p.summary;
-    let id = sqlx::query(
-        "INSERT INTO contents (sha256, size, raw, envelope, body_structure, body, sent_date, sent_offset, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&p.sha256)
-    .bind(p.raw.len() as i64)
-    .bind(&p.raw)
-    .bind(&s.envelope)
-    .bind(&s.body_structure)
-    .bind(&s.body)
-    .bind(s.sent_date.as_ref().map(|d| d.unix))
-    .bind(s.sent_date.as_ref().map(|d| d.offset_minutes as i64))
-    .bind(now())
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
-    for (position, (name, value)) in s.headers.iter().enumerate() {
-        sqlx::query("INSERT INTO content_headers (content_id, position, name, value, value_folded) VALUES (?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(position as i64)
-            .bind(name.to_ascii_lowercase())
-            .bind(value)
-            .bind(value.to_lowercase())
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query("INSERT INTO content_text (rowid, body) VALUES (?, ?)")
-        .bind(id)
-        .bind(s.text.to_lowercase())
-        .execute(&mut *conn)
-        .await?;
     Ok(id)
 }
