@@ -267,3 +267,31 @@ fn http_api_with_curl_and_openapi_validator() {
     assert!(out.status.success(), "validate_openapi.sh failed:\n{all}");
     drop(dir);
 }
+
+/// Python's ssl module: imaplib over implicit TLS and STARTTLS, LOGINDISABLED before
+/// TLS, the certificate checked against the one mailroom generated, and SCRAM-SHA-256
+/// through scramp (an independent implementation, PyPI).
+#[test]
+fn python_ssl_and_scram_suite() {
+    if !tool_available(
+        "python3 scramp",
+        Command::new("python3").args(["-c", "import scramp"]),
+    ) {
+        return;
+    }
+    let imaps = free_port();
+    let imaps_l = format!("127.0.0.1:{imaps}");
+    let (dir, server) = start(&[
+        ("MAILROOM_IMAPS__LISTEN", &imaps_l),
+        ("MAILROOM_AUTH__ALLOW_PLAINTEXT", "false"),
+    ]);
+    script(
+        Command::new("python3")
+            .arg("tests/interop/imap/tls_suite.py")
+            .env("IMAP_HOST", "localhost")
+            .env("IMAP_PORT", server.imap.to_string())
+            .env("IMAPS_PORT", imaps.to_string())
+            .env("IMAP_CAFILE", dir.path().join("store/tls/cert.pem"))
+            .env("IMAP_NO_PLAINTEXT", "1"),
+    );
+}

@@ -9,11 +9,11 @@
 //!
 //! | Name | Type | Labels | Who records it |
 //! |---|---|---|---|
-//! | `mailroom_connections_total` | counter | `protocol` = `imap`, `smtp`, `submission`, `lmtp` | listeners, per accepted connection |
+//! | `mailroom_connections_total` | counter | `protocol` = `imap`, `imaps`, `smtp`, `submission`, `submissions`, `lmtp` | listeners, per accepted connection |
 //! | `mailroom_connections_active` | gauge | `protocol` | listeners: +1 on accept, -1 on close |
 //! | `mailroom_imap_commands_total` | counter | `command` (upper case: `FETCH`, `UID FETCH`...), `result` = `ok`, `no`, `bad` | IMAP, per tagged response |
 //! | `mailroom_smtp_messages_accepted_total` | counter | `listener` = `smtp`, `submission`, `lmtp` | SMTP, per message answered 250 |
-//! | `mailroom_smtp_messages_refused_total` | counter | `listener`, `reason` = `unknown_recipient`, `relay_denied`, `too_large`, `over_quota`, `store_error`, `auth_required`, `bad_syntax`, `rate_limited` | SMTP, per refused RCPT or message |
+//! | `mailroom_smtp_messages_refused_total` | counter | `listener`, `reason` = `unknown_recipient`, `relay_denied`, `too_large`, `over_quota`, `store_error`, `auth_required`, `sender_not_owned`, `bad_syntax`, `rate_limited` | SMTP, per refused RCPT or message |
 //! | `mailroom_delivery_duration_seconds` | histogram | `listener` | SMTP: end of DATA to commit (`Store::deliver`) |
 //! | `mailroom_http_requests_total` | counter | `route` (the matched pattern, or `unmatched`), `status` | this crate |
 //! | `mailroom_queue_messages` | gauge | none | at scrape time, from the store |
