@@ -115,3 +115,45 @@ async fn idle_sees_new_mail_and_fetch_returns_exact_bytes() {
     imap.command("LOGOUT").await.unwrap();
     server.stop().await.unwrap();
 }
+
+/// The testkit's HTTP API answers the long poll of the test API (what a test suite
+/// in another language would use instead of IMAP).
+#[tokio::test]
+async fn testkit_serves_the_test_api() {
+    let server = TestServer::start().await.unwrap();
+    server.create_user("carol@example.org", "pw").await.unwrap();
+    let url = "/api/v1/test/wait?to=carol@example.org&subject=Ping&timeout_ms=5000";
+    let http = server.http_addr;
+    let token = server.admin_token.clone();
+    let waiter = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+        let request = format!(
+            "GET {url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server
+        .send_raw(
+            "dave@example.net",
+            &["carol@example.org"],
+            b"Subject: Ping\r\n\r\nhello\r\n",
+        )
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("Ping"), "{answer}");
+    server
+        .wait_for_messages("carol@example.org", 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+}

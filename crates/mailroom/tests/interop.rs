@@ -295,3 +295,74 @@ fn python_ssl_and_scram_suite() {
             .env("IMAP_NO_PLAINTEXT", "1"),
     );
 }
+
+/// SIGHUP makes `serve` read `[tls] cert`/`key` again: new handshakes get the new
+/// certificate, without a restart.
+#[test]
+fn sighup_reloads_the_certificate() {
+    if !tool_available("openssl", Command::new("openssl").arg("version")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let make_cert = |name: &str| {
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+            ])
+            .args([
+                "-subj",
+                &format!("/CN={name}"),
+                "-addext",
+                &format!("subjectAltName=DNS:{name}"),
+            ])
+            .arg("-keyout")
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(dir.path().join("cert.pem"))
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", text(&status.stderr));
+    };
+    make_cert("first.example");
+    std::fs::write(
+        dir.path().join("m.toml"),
+        "data_dir = \"store\"\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+    )
+    .unwrap();
+    let imaps = free_port();
+    let imaps_l = format!("127.0.0.1:{imaps}");
+    let server = start_server_with(dir.path(), &[("MAILROOM_IMAPS__LISTEN", &imaps_l)]);
+    let subject = || {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("echo | openssl s_client -connect {imaps_l} 2>/dev/null | openssl x509 -noout -subject"))
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    };
+    assert!(subject().contains("first.example"), "{}", subject());
+    make_cert("second.example");
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &server.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !subject().contains("second.example") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was not served after SIGHUP"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

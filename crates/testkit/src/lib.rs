@@ -51,6 +51,11 @@ pub struct TestServer {
     pub config: Arc<Config>,
     pub smtp_addr: SocketAddr,
     pub imap_addr: SocketAddr,
+    /// The HTTP API (health, metrics, admin API, and the test API: test servers run
+    /// in test mode's HTTP sense: `/api/v1/test/...` is served).
+    pub http_addr: SocketAddr,
+    /// Bearer token of the admin and test API.
+    pub admin_token: String,
     shutdown: CancellationToken,
     services: JoinSet<std::io::Result<()>>,
     // Last: removed after the services stopped using it.
@@ -84,10 +89,13 @@ impl TestServer {
         adjust(&mut config);
         let smtp = TcpListener::bind("127.0.0.1:0").await?;
         let imap = TcpListener::bind("127.0.0.1:0").await?;
+        let http = TcpListener::bind("127.0.0.1:0").await?;
         let smtp_addr = smtp.local_addr()?;
         let imap_addr = imap.local_addr()?;
+        let http_addr = http.local_addr()?;
         config.smtp.listen = Listen(vec![smtp_addr]);
         config.imap.listen = Listen(vec![imap_addr]);
+        config.http.listen = Listen(vec![http_addr]);
         let config = Arc::new(config);
 
         let mut options = StoreOptions::new(dir.path());
@@ -110,15 +118,28 @@ impl TestServer {
             mailroom_imap::ImapServer::new(store.clone(), config.clone())
                 .serve(imap, shutdown.clone()),
         );
+        let admin_token = format!("testkit-{}", std::process::id());
+        // The test API is served whatever `[test_mode]` says: test suites are its users.
+        let web =
+            mailroom_web::WebServer::new(store.clone(), config.clone(), admin_token.clone(), true);
+        web.readiness().set_ready(true);
+        services.spawn(web.serve(http, shutdown.clone()));
         Ok(TestServer {
             store,
             config,
             smtp_addr,
             imap_addr,
+            http_addr,
+            admin_token,
             shutdown,
             services,
             dir,
         })
+    }
+
+    /// The base URL of the HTTP API, `http://127.0.0.1:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
     }
 
     /// The data directory (the SQLite store lives here).

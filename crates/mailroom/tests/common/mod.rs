@@ -87,11 +87,19 @@ pub fn start_server_with(dir: &Path, env: &[(&str, &str)]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut child = child;
+    let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", imap)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut log = String::new();
+            if let Some(mut err) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut err, &mut log);
+            }
+            panic!("serve exited with {status} before listening:\n{log}");
+        }
         assert!(
             Instant::now() < deadline,
-            "serve did not listen within 20 s"
+            "serve did not listen within 60 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
