@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// What one command's response contained.
@@ -42,19 +42,53 @@ impl Response {
     }
 }
 
-pub struct ImapClient {
-    conn: BufReader<TcpStream>,
+/// Over plain TCP by default; any byte stream (a TLS session) with [`ImapClient::over`].
+pub struct ImapClient<S = TcpStream> {
+    conn: BufReader<S>,
     next_tag: u64,
     line: Vec<u8>,
 }
 
-impl ImapClient {
+impl ImapClient<TcpStream> {
     /// Connects and reads the greeting.
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<ImapClient> {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("cannot connect to the IMAP server at {addr}"))?;
         stream.set_nodelay(true)?;
+        ImapClient::over(stream).await
+    }
+
+    /// Connects, logs in and selects INBOX.
+    pub async fn login(addr: SocketAddr, user: &str, password: &str) -> anyhow::Result<ImapClient> {
+        let mut client = ImapClient::connect(addr).await?;
+        client
+            .command_ok(&format!("LOGIN {} {}", quote(user), quote(password)))
+            .await?;
+        Ok(client)
+    }
+
+    /// Drops the read buffer and keeps only the socket (for thousands of idle
+    /// connections whose memory should be the server's, not ours). Only valid when
+    /// nothing is buffered, as after [`ImapClient::idle`].
+    pub fn into_parts(self) -> (TcpStream, u64) {
+        (self.conn.into_inner(), self.next_tag)
+    }
+
+    /// The reverse of [`ImapClient::into_parts`], with a small buffer.
+    pub fn from_parts(stream: TcpStream, next_tag: u64) -> ImapClient {
+        ImapClient {
+            conn: BufReader::with_capacity(1024, stream),
+            next_tag,
+            line: Vec::new(),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
+    /// Reads the greeting from an established connection (after the TLS handshake,
+    /// for implicit TLS).
+    pub async fn over(stream: S) -> anyhow::Result<ImapClient<S>> {
         let mut client = ImapClient {
             conn: BufReader::with_capacity(64 * 1024, stream),
             next_tag: 1,
@@ -70,13 +104,9 @@ impl ImapClient {
         Ok(client)
     }
 
-    /// Connects, logs in and selects INBOX.
-    pub async fn login(addr: SocketAddr, user: &str, password: &str) -> anyhow::Result<ImapClient> {
-        let mut client = ImapClient::connect(addr).await?;
-        client
-            .command_ok(&format!("LOGIN {} {}", quote(user), quote(password)))
-            .await?;
-        Ok(client)
+    /// The connection under the read buffer.
+    pub fn stream(&self) -> &S {
+        self.conn.get_ref()
     }
 
     /// Sends `command` under a new tag and reads up to its completion, which must be OK.
@@ -101,6 +131,7 @@ impl ImapClient {
             .get_mut()
             .write_all(format!("{tag} {command}\r\n").as_bytes())
             .await?;
+        self.conn.get_mut().flush().await?;
         let mut response = Response::default();
         loop {
             self.read_line().await?;
@@ -146,6 +177,7 @@ impl ImapClient {
             .get_mut()
             .write_all(format!("{tag} IDLE\r\n").as_bytes())
             .await?;
+        self.conn.get_mut().flush().await?;
         loop {
             self.read_line().await?;
             if self.line.starts_with(b"+") {
@@ -167,22 +199,6 @@ impl ImapClient {
             if let Some(n) = exists_count(&self.line) {
                 return Ok(n);
             }
-        }
-    }
-
-    /// Drops the read buffer and keeps only the socket (for thousands of idle
-    /// connections whose memory should be the server's, not ours). Only valid when
-    /// nothing is buffered, as after [`ImapClient::idle`].
-    pub fn into_parts(self) -> (TcpStream, u64) {
-        (self.conn.into_inner(), self.next_tag)
-    }
-
-    /// The reverse of [`ImapClient::into_parts`], with a small buffer.
-    pub fn from_parts(stream: TcpStream, next_tag: u64) -> ImapClient {
-        ImapClient {
-            conn: BufReader::with_capacity(1024, stream),
-            next_tag,
-            line: Vec::new(),
         }
     }
 

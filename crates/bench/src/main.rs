@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use scenarios::{imap, imap_idle, smtp_deliver, store_deliver};
+use scenarios::{imap, imap_idle, smtp_deliver, store_deliver, tls};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +43,9 @@ enum Scenario {
     /// Thousands of IMAP connections in IDLE: memory per connection and the time
     /// from one delivery to `* EXISTS` on every connection.
     ImapIdle(imap_idle::Args),
+    /// TLS handshakes per second and FETCH throughput over implicit TLS versus
+    /// plain IMAP, in the same run against the same in-process server.
+    Tls(tls::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Scenario::SmtpDeliver(args) => report::emit(&smtp_deliver::run(args).await?, cli.json),
             Scenario::Imap(args) => report::emit(&imap::run(args).await?, cli.json),
             Scenario::ImapIdle(args) => report::emit(&imap_idle::run(args).await?, cli.json),
+            Scenario::Tls(args) => report::emit(&tls::run(args).await?, cli.json),
         }
     })
 }

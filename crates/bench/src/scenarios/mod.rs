@@ -6,3 +6,4 @@ pub mod imap;
 pub mod imap_idle;
 pub mod smtp_deliver;
 pub mod store_deliver;
+pub mod tls;
