@@ -568,14 +568,19 @@ impl Session<Stream> {
         store.resolve_recipient(address, self.shared.policy).await
     }
 
-    /// Whether `address` is the account's own: its address, or an address that
-    /// delivers to it (alias, sub-address, catch-all).
+    /// Whether `account` may send as `address` (envelope sender or From:): its own
+    /// address, an address that delivers to it (alias, sub-address, catch-all), or
+    /// any non-empty address for an account allowed to send as any
+    /// (`Store::set_send_as_any`, for admins).
     async fn owns(&self, account: &Account, address: &str) -> Result<bool, StoreError> {
         if address.eq_ignore_ascii_case(&account.address) {
             return Ok(true);
         }
         if address.is_empty() {
             return Ok(false);
+        }
+        if self.shared.store.may_send_as_any(account.id).await? {
+            return Ok(true);
         }
         Ok(matches!(
             self.shared.store.resolve_recipient(address, self.shared.policy).await?,

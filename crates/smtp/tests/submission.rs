@@ -261,6 +261,65 @@ async fn sending_as_someone_else_is_refused() {
 }
 
 #[tokio::test]
+async fn an_account_allowed_to_send_as_any_may_while_others_still_may_not() {
+    let h = start(Mode::Submission, false, |_| {}).await;
+    h.store
+        .set_send_as_any("alice@example.org", true)
+        .await
+        .unwrap();
+    let mut c = h.connect_starttls().await;
+    let (code, _) = auth_plain(&mut c, "alice@example.org", "pw-alice").await;
+    assert_eq!(code, 235);
+    // Envelope and From: of another local account and of a remote address.
+    let (code, text) = c
+        .send_mail(
+            "bob@example.org",
+            &["bob@example.org"],
+            "From: Bob <bob@example.org>\r\n\r\nas bob\r\n",
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = c
+        .send_mail(
+            "noreply@remote.example",
+            &["bob@example.org"],
+            "From: noreply@remote.example\r\n\r\nas remote\r\n",
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+    assert_eq!(h.inbox(&h.bob).await.len(), 2);
+    // Bob is a normal account: still refused, envelope and From: alike.
+    let mut c = h.connect_starttls().await;
+    let (code, _) = auth_plain(&mut c, "bob@example.org", "pw-bob").await;
+    assert_eq!(code, 235);
+    let (code, text) = c.cmd("MAIL FROM:<alice@example.org>").await;
+    assert_eq!(code, 550, "{text}");
+    assert!(text.contains("5.7.1"), "{text}");
+    let (code, text) = c
+        .send_mail(
+            "bob@example.org",
+            &["alice@example.org"],
+            "From: alice@example.org\r\n\r\nforged\r\n",
+        )
+        .await;
+    assert_eq!(code, 550, "{text}");
+    assert!(text.contains("5.7.1"), "{text}");
+    assert!(h.inbox(&h.alice).await.is_empty());
+    // Withdrawn: alice is refused again.
+    h.store
+        .set_send_as_any("alice@example.org", false)
+        .await
+        .unwrap();
+    let mut c = h.connect_starttls().await;
+    let (code, _) = auth_plain(&mut c, "alice@example.org", "pw-alice").await;
+    assert_eq!(code, 235);
+    let (code, text) = c.cmd("MAIL FROM:<bob@example.org>").await;
+    assert_eq!(code, 550, "{text}");
+    assert!(text.contains("5.7.1"), "{text}");
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn test_mode_creates_accounts_on_the_mx() {
     let h = start(Mode::Smtp, false, |c| c.test_mode.enabled = true).await;
     let mut c = h.connect().await;

@@ -399,6 +399,36 @@ impl Store {
             .await
     }
 
+    /// Lets the account send as any address on submission (or stops it): the
+    /// envelope sender and From: are then not checked against its addresses.
+    pub async fn set_send_as_any(&self, address: &str, allowed: bool) -> Result<()> {
+        let address = address.trim().to_string();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id = account_id(conn, &address).await?;
+                    sqlx::query("UPDATE accounts SET send_as_any = ? WHERE id = ?")
+                        .bind(allowed)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(((), vec![Change::Directory]))
+                })
+            })
+            .await
+    }
+
+    /// Whether the account may send as any address (see `set_send_as_any`);
+    /// `false` for an unknown account.
+    pub async fn may_send_as_any(&self, account_id: AccountId) -> Result<bool> {
+        let allowed: Option<bool> =
+            sqlx::query_scalar("SELECT send_as_any FROM accounts WHERE id = ?")
+                .bind(account_id)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(allowed.unwrap_or(false))
+    }
+
     /// Checks a login. `Ok(None)` for a wrong password or an unknown user (they take
     /// the same time, so the answer does not reveal which accounts exist).
     pub async fn authenticate(&self, address: &str, password: &str) -> Result<Option<Account>> {

@@ -1205,3 +1205,27 @@ async fn multiappend_is_all_or_nothing() {
     assert_eq!(store.message_index(drafts.id).await.unwrap().len(), 2);
     assert_eq!(store.mailbox_by_id(drafts.id).await.unwrap().uid_next, 3);
 }
+
+#[tokio::test]
+async fn send_as_any_is_off_by_default_and_set_per_account() {
+    let (_dir, store) = open().await;
+    let admin = with_user(&store, "admin@example.org").await;
+    let alice = with_user(&store, "alice@example.org").await;
+    assert!(!store.may_send_as_any(admin.id).await.unwrap());
+    assert!(!store.may_send_as_any(alice.id).await.unwrap());
+    store
+        .set_send_as_any(" Admin@Example.org ", true)
+        .await
+        .unwrap();
+    assert!(store.may_send_as_any(admin.id).await.unwrap());
+    assert!(!store.may_send_as_any(alice.id).await.unwrap());
+    store
+        .set_send_as_any("admin@example.org", false)
+        .await
+        .unwrap();
+    assert!(!store.may_send_as_any(admin.id).await.unwrap());
+    assert!(matches!(
+        store.set_send_as_any("nobody@example.org", true).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
