@@ -86,6 +86,14 @@ pub enum UserCommand {
     List,
     /// Delete an account with its mailboxes and mail.
     Del { address: String },
+    /// Allow (`on`) or stop (`off`) an account sending as any address on submission
+    /// (for administrators and system senders; others may send only as their own
+    /// addresses and aliases).
+    SendAsAny {
+        address: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Set a new password.
     Passwd {
         address: String,

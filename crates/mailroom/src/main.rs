@@ -92,6 +92,10 @@ async fn run(command: Command, config: Config) -> Result<()> {
                     store.delete_account(&address).await?;
                     println!("deleted user {address}");
                 }
+                UserCommand::SendAsAny { address, state } => {
+                    store.set_send_as_any(&address, state == "on").await?;
+                    println!("{address} may send as any address: {state}");
+                }
                 UserCommand::Passwd { address, password } => {
                     if store.account(&address).await?.is_none() {
                         bail!("account {address:?} does not exist");
