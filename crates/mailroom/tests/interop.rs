@@ -366,3 +366,55 @@ fn sighup_reloads_the_certificate() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Python smtplib submits with AUTH over STARTTLS and implicit TLS to the binary's
+/// submission listeners; the local recipient then reads the message over IMAP.
+#[test]
+fn smtplib_submission_then_imap_read() {
+    if !tool_available("python3", Command::new("python3").arg("--version")) {
+        return;
+    }
+    let (sub, subs) = (free_port(), free_port());
+    let (sub_l, subs_l) = (format!("127.0.0.1:{sub}"), format!("127.0.0.1:{subs}"));
+    // Passwords only over TLS, as on a real network.
+    let (dir, server) = start(&[
+        ("MAILROOM_SUBMISSION__LISTEN", &sub_l),
+        ("MAILROOM_SUBMISSIONS__LISTEN", &subs_l),
+        ("MAILROOM_AUTH__ALLOW_PLAINTEXT", "false"),
+    ]);
+    let cafile = dir.path().join("store/tls/cert.pem");
+    script(
+        Command::new("python3")
+            .arg("tests/interop/smtp/submission_smtplib.py")
+            .args([
+                "--host",
+                "localhost",
+                "--port",
+                &sub.to_string(),
+                "--ssl-port",
+                &subs.to_string(),
+            ])
+            .arg("--cafile")
+            .arg(&cafile),
+    );
+    // The remote recipient waits in the queue; bob, local, reads his copy now.
+    let read = format!(
+        "import imaplib, ssl\nm = imaplib.IMAP4('localhost', {})\nm.starttls(ssl.create_default_context(cafile={:?}))\n\
+         m.login('bob@example.org', 'bob-pw')\nm.select('INBOX')\n\
+         typ, data = m.search(None, 'FROM', 'alice@example.org')\nassert typ == 'OK' and data[0].split(), data\n\
+         typ, msg = m.fetch(data[0].split()[0], '(BODY.PEEK[HEADER])')\nhead = msg[0][1]\n\
+         assert b'Message-ID:' in head and b'Date:' in head and b'Bcc' not in head, head\nprint('ok: bob reads the submitted message')\n",
+        server.imap,
+        cafile.display().to_string()
+    );
+    script(Command::new("python3").args(["-c", &read]));
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "queue", "list"]),
+        None,
+    );
+    assert!(
+        text(&out.stdout).contains("carol@remote.example"),
+        "the remote recipient is queued: {}",
+        text(&out.stdout)
+    );
+}
