@@ -383,32 +383,40 @@ impl Store {
 
     /// Sets or clears (None) an account's storage quota in bytes.
     pub async fn set_quota(&self, address: &str, quota_bytes: Option<i64>) -> Result<()> {
-        let address = address.trim().to_string();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let id = account_id(conn, &address).await?;
-                    sqlx::query("UPDATE accounts SET quota_bytes = ? WHERE id = ?")
-                        .bind(quota_bytes)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(((), vec![Change::Directory]))
-                })
-            })
-            .await
+        self.set_account_field(
+            address,
+            "UPDATE accounts SET quota_bytes = ? WHERE id = ?",
+            quota_bytes,
+        )
+        .await
     }
 
     /// Lets the account send as any address on submission (or stops it): the
     /// envelope sender and From: are then not checked against its addresses.
     pub async fn set_send_as_any(&self, address: &str, allowed: bool) -> Result<()> {
+        self.set_account_field(
+            address,
+            "UPDATE accounts SET send_as_any = ? WHERE id = ?",
+            Some(allowed as i64),
+        )
+        .await
+    }
+
+    /// Runs `update` (binding the value, then the account id) for the account with
+    /// this address; NotFound for an unknown one.
+    async fn set_account_field(
+        &self,
+        address: &str,
+        update: &'static str,
+        value: Option<i64>,
+    ) -> Result<()> {
         let address = address.trim().to_string();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     let id = account_id(conn, &address).await?;
-                    sqlx::query("UPDATE accounts SET send_as_any = ? WHERE id = ?")
-                        .bind(allowed)
+                    sqlx::query(update)
+                        .bind(value)
                         .bind(id)
                         .execute(&mut *conn)
                         .await?;
