@@ -22,86 +22,20 @@ kept in their wire form `{n}\r\n...` (the CRLF written as the two characters
 
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
+
+from throwaway import WireConn, crlf, throwaway_dovecot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CORPUS = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "crates/message/tests/data/python-email")
 OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "crates/message/tests/data/dovecot")
 PORT = 14393
 
-CONF = """
-protocols = imap
-listen = 127.0.0.1
-base_dir = {base}/run
-state_dir = {base}/state
-log_path = {base}/log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-passdb {{
-  driver = static
-  args = password=pass
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={base}/home/%u
-}}
-mail_location = maildir:~/Maildir
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-service imap-login {{
-  chroot =
-}}
-"""
 
-
-class Conn:
+class Conn(WireConn):
     def __init__(self):
-        self.s = socket.create_connection(("127.0.0.1", PORT))
-        self.buf = b""
+        super().__init__(PORT)
         self.tag = 0
-        self.read_line()
-
-    def fill(self):
-        data = self.s.recv(65536)
-        if not data:
-            raise EOFError
-        self.buf += data
-
-    def read_line(self):
-        while b"\r\n" not in self.buf:
-            self.fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def read_n(self, n):
-        while len(self.buf) < n:
-            self.fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def read_response(self):
-        """Reads one logical response line, with literals inlined in wire form."""
-        out = b""
-        while True:
-            line = self.read_line()
-            out += line
-            m = re.search(rb"\{(\d+)\}$", line)
-            if not m:
-                return out
-            out += b"\r\n" + self.read_n(int(m.group(1)))
 
     def cmd(self, text, literal=None, must_ok=True):
         self.tag += 1
@@ -158,10 +92,6 @@ def section_value(lines):
     return None
 
 
-def crlf(data):
-    return re.sub(rb"\r?\n", b"\r\n", data)
-
-
 def fetch_item(lines, name):
     for line in lines:
         i = line.find(b" " + name + b" ")
@@ -170,32 +100,9 @@ def fetch_item(lines, name):
     raise KeyError(name)
 
 
-def split_items(line):
-    """Splits '(ENVELOPE x BODYSTRUCTURE y)' style payload is not needed: we fetch one item at a time."""
-    return line
-
-
 def main():
-    base = tempfile.mkdtemp(prefix="dovecot-oracle-")
-    os.makedirs(base + "/run")
-    os.makedirs(base + "/state")
-    # Mail is owned by an unprivileged user: Dovecot refuses uid 0 for mail.
-    import pwd
-    nobody = pwd.getpwnam("nobody")
-    os.chmod(base, 0o755)
-    os.makedirs(base + "/home/u")
-    os.chown(base + "/home/u", nobody.pw_uid, nobody.pw_gid)
-    conf = base + "/dovecot.conf"
-    with open(conf, "w") as f:
-        f.write(CONF.format(base=base, uid=nobody.pw_uid, gid=nobody.pw_gid, port=PORT))
-    subprocess.run(["dovecot", "-c", conf], check=True)
-    try:
-        for _ in range(50):
-            try:
-                c = Conn()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with throwaway_dovecot(PORT, "pass", ["u"]):
+        c = Conn()
         c.cmd(b"LOGIN u pass")
         c.cmd(b"SELECT INBOX")
         os.makedirs(OUT, exist_ok=True)
@@ -229,12 +136,6 @@ def main():
                 with open(os.path.join(OUT, os.path.splitext(name)[0] + ".sections"), "wb") as f:
                     f.write(out)
         c.cmd(b"LOGOUT")
-    except Exception:
-        subprocess.run(["cat", base + "/log"])
-        raise
-    finally:
-        subprocess.run(["doveadm", "-c", conf, "stop"], check=False)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,91 +15,33 @@ exits 0 (this is a tool for explaining differences, not a pass/fail test).
 
 import difflib
 import os
-import pwd
 import re
 import socket
-import subprocess
 import sys
-import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dovecot"))
+from throwaway import WireConn, crlf, throwaway_dovecot  # noqa: E402
 
 MAILROOM_PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 11143
 DOVECOT_PORT = 14394
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "..", "crates", "imap", "tests", "data")
 
-CONF = """
-protocols = imap
-listen = 127.0.0.1
-base_dir = {base}/run
-state_dir = {base}/state
-log_path = {base}/log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-passdb {{
-  driver = static
-  args = password=secret
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={base}/home/%u
-}}
-mail_location = maildir:~/Maildir
-namespace inbox {{
+# Dovecot's INBOX namespace with '/' as separator and a \Sent mailbox, as mailroom has.
+NAMESPACE = """
+namespace inbox {
   inbox = yes
   separator = /
-  mailbox Sent {{
+  mailbox Sent {
     special_use = \\Sent
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  chroot =
-}}
-service anvil {{
-  chroot =
-}}
+  }
+}
 """
 
 
-class Conn:
+class Conn(WireConn):
     def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.s.settimeout(10)
-        self.buf = b""
-        self.greeting = self.read_response()
-
-    def fill(self):
-        data = self.s.recv(65536)
-        if not data:
-            raise EOFError
-        self.buf += data
-
-    def read_line(self):
-        while b"\r\n" not in self.buf:
-            self.fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def read_n(self, n):
-        while len(self.buf) < n:
-            self.fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def read_response(self):
-        out = b""
-        while True:
-            line = self.read_line()
-            out += line
-            m = re.search(rb"\{(\d+)\+?\}$", line)
-            if not m:
-                return out
-            out += b"\r\n" + self.read_n(int(m.group(1)))
+        super().__init__(port, timeout=10)
 
     def raw(self, tag, data):
         try:
@@ -116,10 +58,6 @@ class Conn:
             lines.append(r)
             if r.startswith(tag + b" ") or r.startswith(b"+ "):
                 return lines
-
-
-def crlf(data):
-    return re.sub(rb"\r?\n", b"\r\n", data)
 
 
 def normalise(line, mailbox_prefix):
@@ -189,24 +127,7 @@ def sessions(user, password):
 
 
 def main():
-    base = tempfile.mkdtemp(prefix="dovecot-compare-")
-    os.makedirs(base + "/run")
-    os.makedirs(base + "/state")
-    nobody = pwd.getpwnam("nobody")
-    os.chmod(base, 0o755)
-    os.makedirs(base + "/home/joe@example.org")
-    os.chown(base + "/home/joe@example.org", nobody.pw_uid, nobody.pw_gid)
-    conf = base + "/dovecot.conf"
-    with open(conf, "w") as f:
-        f.write(CONF.format(base=base, uid=nobody.pw_uid, gid=nobody.pw_gid, port=DOVECOT_PORT))
-    subprocess.run(["dovecot", "-c", conf], check=True)
-    try:
-        for _ in range(50):
-            try:
-                Conn(DOVECOT_PORT)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with throwaway_dovecot(DOVECOT_PORT, "secret", ["joe@example.org"], "plain login", NAMESPACE):
         prefix = "cmp%d" % os.getpid()
         dov = sessions("joe@example.org", "secret")
         mr = sessions("joe@example.org", "secret pass")
@@ -217,8 +138,6 @@ def main():
             print("=== %s: %s" % (name, "same" if not diff else "%d differing lines" % len(diff)))
             for line in diff:
                 print(line[:300])
-    finally:
-        subprocess.run(["doveadm", "-c", conf, "stop"], check=False)
 
 
 if __name__ == "__main__":
