@@ -8,6 +8,7 @@
 //! published on the change feed ([`Store::subscribe`]) so IMAP sessions learn of new
 //! mail at once.
 
+mod acl;
 pub mod admin;
 mod directory;
 mod error;
@@ -26,6 +27,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, SqlitePool};
 use tokio::sync::broadcast;
 
+pub use acl::{ANYONE, AUTHENTICATED, RightsOp};
 pub use error::{Result, StoreError};
 pub use message::{FlagUpdate, UidRange, uid_ranges};
 pub use queue::{QueueAttempt, QueueEntry, QueueJob, QueuedRecipient, Submitted};

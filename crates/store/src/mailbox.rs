@@ -258,7 +258,16 @@ impl Store {
                         }
                         Some(_) => return Err(StoreError::exists("mailbox", name)),
                         None => {
-                            insert_mailbox(conn, account_id, &name, special_use.as_deref()).await?;
+                            let id =
+                                insert_mailbox(conn, account_id, &name, special_use.as_deref())
+                                    .await?;
+                            // A mailbox made inside a shared one is shared alike.
+                            if let Some(parent) = parents(&name).last()
+                                && let Some(parent) =
+                                    mailbox_by_name(conn, account_id, parent).await?
+                            {
+                                crate::acl::inherit_acl(conn, parent.id, id).await?;
+                            }
                         }
                     }
                     let mailbox = mailbox_by_name(conn, account_id, &name)

@@ -630,6 +630,21 @@ impl Store {
         flags: Flags,
         unchanged_since: Option<u64>,
     ) -> Result<FlagUpdate> {
+        self.store_flags_with_rights(mailbox_id, ranges, op, flags, unchanged_since, Rights::ALL)
+            .await
+    }
+
+    /// STORE by someone holding `rights` on the mailbox (RFC 4314 §4): flags it may
+    /// not change keep their value (see [`Flags::within_rights`]).
+    pub async fn store_flags_with_rights(
+        &self,
+        mailbox_id: MailboxId,
+        ranges: Vec<UidRange>,
+        op: FlagOp,
+        flags: Flags,
+        unchanged_since: Option<u64>,
+        rights: Rights,
+    ) -> Result<FlagUpdate> {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -649,7 +664,8 @@ impl Store {
                             FlagOp::Replace => flags.clone(),
                             FlagOp::Add => meta.flags.union(&flags),
                             FlagOp::Remove => meta.flags.difference(&flags),
-                        };
+                        }
+                        .within_rights(&meta.flags, rights);
                         if after == meta.flags {
                             update.messages.push(meta);
                             continue;

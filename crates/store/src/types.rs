@@ -319,3 +319,145 @@ pub struct CopyResult {
     pub uid_validity: u32,
     pub pairs: Vec<(u32, u32)>,
 }
+
+/// A set of RFC 4314 §2.1 rights of one identifier on one mailbox.
+///
+/// The standard letters are `lrswipkxtea`. The RFC 2086 letters `c` and `d` are
+/// virtual (§2.1.1); mailroom follows the first group of that section: `c` (create)
+/// is `k` + `x`, `d` (delete) is `e` + `t`. [`Rights::parse`] expands them, and
+/// [`Rights::imap`] adds them back when any of their members is present, as the
+/// RFC requires of MYRIGHTS and ACL responses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Rights(u16);
+
+impl Rights {
+    /// The standard letters in RFC 4314 order; bit i is letter i.
+    pub const LETTERS: &'static str = "lrswipkxtea";
+    pub const LOOKUP: Rights = Rights(1);
+    pub const READ: Rights = Rights(1 << 1);
+    pub const SEEN: Rights = Rights(1 << 2);
+    pub const WRITE: Rights = Rights(1 << 3);
+    pub const INSERT: Rights = Rights(1 << 4);
+    pub const POST: Rights = Rights(1 << 5);
+    pub const CREATE: Rights = Rights(1 << 6);
+    pub const DELETE_MAILBOX: Rights = Rights(1 << 7);
+    pub const DELETE_MESSAGES: Rights = Rights(1 << 8);
+    pub const EXPUNGE: Rights = Rights(1 << 9);
+    pub const ADMIN: Rights = Rights(1 << 10);
+    /// Every right: what the owner of a mailbox has.
+    pub const ALL: Rights = Rights((1 << 11) - 1);
+    pub const NONE: Rights = Rights(0);
+
+    /// Parses rights letters. `c` and `d` are expanded (see the type's docs);
+    /// Err(letter) names the first letter that is not a right.
+    pub fn parse(letters: &str) -> Result<Rights, char> {
+        let mut rights = Rights::NONE;
+        for c in letters.chars() {
+            rights = rights.union(match c {
+                'c' => Rights::CREATE.union(Rights::DELETE_MAILBOX),
+                'd' => Rights::EXPUNGE.union(Rights::DELETE_MESSAGES),
+                _ => match Self::LETTERS.find(c) {
+                    Some(i) => Rights(1 << i),
+                    None => return Err(c),
+                },
+            });
+        }
+        Ok(rights)
+    }
+
+    pub fn contains(self, other: Rights) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// True when at least one right of `other` is present.
+    pub fn intersects(self, other: Rights) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn union(self, other: Rights) -> Rights {
+        Rights(self.0 | other.0)
+    }
+
+    pub fn difference(self, other: Rights) -> Rights {
+        Rights(self.0 & !other.0)
+    }
+
+    /// The standard letters, in RFC 4314 order, without `c`/`d` (the stored form).
+    pub fn letters(self) -> String {
+        Self::LETTERS
+            .chars()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, c)| c)
+            .collect()
+    }
+
+    /// The letters as an IMAP response shows them: the standard ones, then `c`
+    /// when `k` or `x` is present and `d` when `e` or `t` is (RFC 4314 §2.1.1).
+    pub fn imap(self) -> String {
+        let mut out = self.letters();
+        if self.intersects(Rights::CREATE.union(Rights::DELETE_MAILBOX)) {
+            out.push('c');
+        }
+        if self.intersects(Rights::EXPUNGE.union(Rights::DELETE_MESSAGES)) {
+            out.push('d');
+        }
+        out
+    }
+}
+
+impl fmt::Display for Rights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.letters())
+    }
+}
+
+/// One entry of a mailbox's access control list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclEntry {
+    /// `anyone`, `authenticated` or an account's address.
+    pub identifier: String,
+    pub rights: Rights,
+}
+
+/// A mailbox of another account that an account may see (it has the `l` right).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedMailbox {
+    /// The owner's address.
+    pub owner: String,
+    pub mailbox: Mailbox,
+    /// The viewer's rights on it.
+    pub rights: Rights,
+}
+
+impl Flags {
+    /// The flags a change to `self` really makes when the one changing them holds
+    /// `rights` (RFC 4314 §4): `\Seen` needs `s`, `\Deleted` needs `t`, every other
+    /// flag and keyword needs `w`; flags the holder may not change keep their value
+    /// in `before`.
+    pub fn within_rights(&self, before: &Flags, rights: Rights) -> Flags {
+        let mut mask = 0u8;
+        if rights.contains(Rights::SEEN) {
+            mask |= Flags::SEEN;
+        }
+        if rights.contains(Rights::DELETE_MESSAGES) {
+            mask |= Flags::DELETED;
+        }
+        let write = rights.contains(Rights::WRITE);
+        if write {
+            mask |= Flags::ANSWERED | Flags::FLAGGED | Flags::DRAFT;
+        }
+        Flags {
+            system: (self.system & mask) | (before.system & !mask),
+            keywords: if write {
+                self.keywords.clone()
+            } else {
+                before.keywords.clone()
+            },
+        }
+    }
+}
