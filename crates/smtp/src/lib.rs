@@ -16,6 +16,7 @@
 mod body;
 mod connection;
 mod dsn;
+mod mx;
 mod relay;
 mod reply;
 mod session;
@@ -23,6 +24,7 @@ mod stream;
 mod submission;
 mod trace;
 
+pub use mx::{Lookup, LookupError, MxResolver, StaticResolver, SystemResolver};
 pub use relay::RelayWorker;
 
 use std::collections::HashMap;

@@ -11,10 +11,10 @@
 //! restart loses nothing: claims held by a dead worker run out after [`LEASE`].
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::dsn::{self, FailedRecipient};
+use crate::mx::{LookupError, MxResolver, SystemResolver};
 
 /// How long a claimed message is held by this worker before another may take it.
 const LEASE: Duration = Duration::from_secs(15 * 60);
@@ -35,12 +36,21 @@ const POLL: Duration = Duration::from_secs(1);
 const BATCH: u32 = 32;
 /// Limit for one SMTP conversation with the next hop.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(120);
+/// The SMTP port of mail exchangers (RFC 5321 §4.5.4.2).
+const MX_PORT: u16 = 25;
+/// Addresses tried per destination domain in one attempt: a domain with many
+/// unreachable MX hosts does not hold one attempt for hours.
+const MAX_ADDRESSES: usize = 10;
 
 /// The outbound queue worker.
 #[derive(Clone)]
 pub struct RelayWorker {
     store: Store,
     config: Arc<Config>,
+    /// For direct delivery; the system's DNS when none is given.
+    resolver: Option<Arc<dyn MxResolver>>,
+    /// The port mail exchangers are reached on: 25, another one in tests.
+    mx_port: u16,
 }
 
 /// Where a group of recipients goes.
@@ -72,23 +82,39 @@ fn unix_now() -> i64 {
 
 impl RelayWorker {
     pub fn new(store: Store, config: Arc<Config>) -> Self {
-        RelayWorker { store, config }
+        RelayWorker {
+            store,
+            config,
+            resolver: None,
+            mx_port: MX_PORT,
+        }
+    }
+
+    /// Resolves recipient domains with `resolver` instead of the system's DNS
+    /// (direct delivery only; a smarthost is reached by its configured name).
+    pub fn with_resolver(mut self, resolver: Arc<dyn MxResolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Reaches mail exchangers on `port` instead of 25: for tests, whose peers
+    /// listen on ephemeral ports.
+    pub fn with_mx_port(mut self, port: u16) -> Self {
+        self.mx_port = port;
+        self
     }
 
     /// Delivers queued messages until `shutdown` is cancelled (an attempt in
     /// progress finishes first).
-    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let resolver = if self.config.relay.host.is_none() {
-            match TokioResolver::builder_tokio() {
-                Ok(builder) => builder.build().ok(),
+    pub async fn run(mut self, shutdown: CancellationToken) -> std::io::Result<()> {
+        if self.config.relay.host.is_none() && self.resolver.is_none() {
+            match SystemResolver::from_system_conf() {
+                Ok(resolver) => self.resolver = Some(Arc::new(resolver)),
                 Err(error) => {
                     warn!(%error, "no DNS configuration; direct delivery will be retried");
-                    None
                 }
             }
-        } else {
-            None
-        };
+        }
         match &self.config.relay.host {
             Some(host) => info!(%host, "relay worker started (smarthost)"),
             None => info!("relay worker started (direct delivery to MX)"),
@@ -120,8 +146,7 @@ impl RelayWorker {
             let mut attempts = tokio::task::JoinSet::new();
             for job in jobs {
                 let worker = self.clone();
-                let resolver = resolver.clone();
-                attempts.spawn(async move { worker.attempt(job, resolver.as_ref()).await });
+                attempts.spawn(async move { worker.attempt(job).await });
             }
             while attempts.join_next().await.is_some() {}
         }
@@ -130,7 +155,7 @@ impl RelayWorker {
     }
 
     /// One delivery attempt of one queued message, recorded in the store.
-    async fn attempt(&self, job: QueueJob, resolver: Option<&TokioResolver>) {
+    async fn attempt(&self, job: QueueJob) {
         let entry = &job.entry;
         let mut groups: BTreeMap<Destination, Vec<String>> = BTreeMap::new();
         for r in &entry.recipients {
@@ -158,13 +183,7 @@ impl RelayWorker {
             groups.into_iter().map(|(d, r)| (d, r, false)).collect();
         while let Some((destination, recipients, single)) = work.pop() {
             let result = self
-                .send(
-                    &destination,
-                    entry.sender.as_str(),
-                    &recipients,
-                    &job.raw,
-                    resolver,
-                )
+                .send(&destination, entry.sender.as_str(), &recipients, &job.raw)
                 .await;
             match result {
                 SendResult::Delivered(response) => {
@@ -285,7 +304,6 @@ impl RelayWorker {
         sender: &str,
         recipients: &[String],
         raw: &[u8],
-        resolver: Option<&TokioResolver>,
     ) -> SendResult {
         let from = if sender.is_empty() {
             None
@@ -340,38 +358,90 @@ impl RelayWorker {
                 log_try(&host, port, &result);
                 result
             }
-            Destination::Domain(domain) => {
-                let hosts = match mx_hosts(resolver, domain).await {
-                    Ok(hosts) => hosts,
-                    Err(result) => return result,
-                };
-                let mut last = SendResult::Temporary(format!("no mail server for {domain}"));
-                for host in hosts {
-                    // Opportunistic STARTTLS (RFC 7435): MX certificates are rarely
-                    // verifiable, and plain text is the alternative.
-                    let tls = match self.tls_parameters(&host, true) {
-                        Ok(p) => Tls::Opportunistic(p),
-                        Err(_) => Tls::None,
-                    };
-                    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
-                        .port(25)
-                        .tls(tls)
-                        .hello_name(ClientId::Domain(self.config.hostname.clone()))
-                        .timeout(Some(SMTP_TIMEOUT))
-                        .build();
-                    let result = deliver(transport, &envelope, raw).await;
-                    log_try(&host, 25, &result);
-                    match result {
-                        // The next MX is only for hosts that could not be reached.
-                        SendResult::Temporary(ref why) if why.starts_with("connection:") => {
-                            last = result;
-                        }
-                        other => return other,
-                    }
+            Destination::Domain(domain) => self.send_direct(domain, &envelope, raw).await,
+        }
+    }
+
+    /// Sends to the mail exchangers of `domain`, best first (RFC 5321 §5.1): each
+    /// address of each host in turn until one takes the message or refuses it for
+    /// good. A host that cannot be reached or answers 4xx passes the message on to
+    /// the next; a 5xx ends the attempt.
+    async fn send_direct(&self, domain: &str, envelope: &Envelope, raw: &[u8]) -> SendResult {
+        let Some(resolver) = self.resolver.as_deref() else {
+            return SendResult::Temporary("no DNS resolver available".into());
+        };
+        let hosts = match mx_hosts(resolver, domain).await {
+            Ok(hosts) => hosts,
+            Err(result) => return result,
+        };
+        let mut last = None;
+        // Why hosts had no address; temporary when any lookup may succeed later.
+        let mut unresolved = Vec::new();
+        let mut unresolved_for_now = false;
+        let mut tried = 0;
+        'hosts: for host in &hosts {
+            let addresses = match resolver.addresses(host).await {
+                Ok(addresses) if !addresses.is_empty() => addresses,
+                Ok(_) => {
+                    unresolved.push(format!("{host}: {}", LookupError::NoRecords));
+                    continue;
                 }
-                last
+                Err(error) => {
+                    unresolved_for_now |= matches!(error, LookupError::Temporary(_));
+                    unresolved.push(format!("{host}: {error}"));
+                    continue;
+                }
+            };
+            for ip in addresses {
+                if tried == MAX_ADDRESSES {
+                    break 'hosts;
+                }
+                tried += 1;
+                match self.send_to_exchanger(host, ip, envelope, raw).await {
+                    result @ SendResult::Temporary(_) => last = Some(result),
+                    other => return other,
+                }
             }
         }
+        if let Some(last) = last {
+            return last;
+        }
+        let why = unresolved.join("; ");
+        if unresolved_for_now {
+            SendResult::Temporary(format!(
+                "no address for the mail servers of {domain}: {why}"
+            ))
+        } else {
+            SendResult::Permanent(format!(
+                "550 5.4.4 no address for the mail servers of {domain}: {why}"
+            ))
+        }
+    }
+
+    /// One SMTP transaction with the mail exchanger `host` at `ip`.
+    async fn send_to_exchanger(
+        &self,
+        host: &str,
+        ip: IpAddr,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> SendResult {
+        // Opportunistic STARTTLS (RFC 7435): MX certificates are rarely verifiable,
+        // and plain text is the alternative. The certificate is asked for the MX
+        // name, the connection goes to the address looked up for it.
+        let tls = match self.tls_parameters(host, true) {
+            Ok(p) => Tls::Opportunistic(p),
+            Err(_) => Tls::None,
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
+            .port(self.mx_port)
+            .tls(tls)
+            .hello_name(ClientId::Domain(self.config.hostname.clone()))
+            .timeout(Some(SMTP_TIMEOUT))
+            .build();
+        let result = deliver(transport, envelope, raw).await;
+        log_try(&format!("{host} [{ip}]"), self.mx_port, &result);
+        result
     }
 
     fn tls_parameters(
@@ -406,50 +476,63 @@ async fn deliver(
             response.code(),
             response.message().collect::<Vec<_>>().join(" ")
         )),
-        Err(e) if e.is_permanent() => SendResult::Permanent(e.to_string()),
-        Err(e) if e.is_transient() => SendResult::Temporary(e.to_string()),
+        Err(e) if e.is_permanent() => SendResult::Permanent(reply_text(&e)),
+        Err(e) if e.is_transient() => SendResult::Temporary(reply_text(&e)),
         Err(e) => SendResult::Temporary(format!("connection: {e}")),
     }
 }
 
-/// The hosts to try for a domain, best MX first.
-async fn mx_hosts(
-    resolver: Option<&TokioResolver>,
-    domain: &str,
-) -> Result<Vec<String>, SendResult> {
-    let Some(resolver) = resolver else {
-        return Err(SendResult::Temporary("no DNS resolver available".into()));
-    };
-    match resolver.mx_lookup(domain).await {
-        Ok(lookup) => {
-            let mut records: Vec<(u16, String)> = lookup
-                .answers()
-                .iter()
-                .filter_map(|r| match &r.data {
-                    hickory_resolver::proto::rr::RData::MX(mx) => Some((
-                        mx.preference,
-                        mx.exchange.to_utf8().trim_end_matches('.').to_string(),
-                    )),
-                    _ => None,
-                })
-                .collect();
-            records.sort();
-            // RFC 7505: a single "." MX means the domain accepts no mail.
-            if records.len() == 1 && records[0].1.is_empty() {
+/// The remote reply in a lettre error as the server sent it (`550 5.1.1 no such
+/// user`), so that the DSN finds its enhanced status code.
+fn reply_text(error: &lettre::transport::smtp::Error) -> String {
+    match (error.status(), std::error::Error::source(error)) {
+        (Some(code), Some(text)) => format!("{code} {text}"),
+        _ => error.to_string(),
+    }
+}
+
+/// The hosts to try for a domain, best MX first, hosts of equal preference in
+/// random order (RFC 5321 §5.1); the domain itself when it has no MX (the implicit
+/// MX). A domain that does not exist or has the null MX (RFC 7505) is a permanent
+/// failure; a failed lookup is a temporary one.
+async fn mx_hosts(resolver: &dyn MxResolver, domain: &str) -> Result<Vec<String>, SendResult> {
+    match resolver.mx(domain).await {
+        Ok(records) if records.is_empty() => Ok(vec![domain.to_string()]),
+        Ok(records) => {
+            let hosts = order_mx(records, &mut rand::rng());
+            if hosts.is_empty() {
                 return Err(SendResult::Permanent(format!(
                     "556 5.1.10 {domain} does not accept mail (null MX)"
                 )));
             }
-            if records.is_empty() {
-                return Ok(vec![domain.to_string()]);
-            }
-            Ok(records.into_iter().map(|(_, h)| h).collect())
+            Ok(hosts)
         }
-        Err(e) if e.is_no_records_found() => Ok(vec![domain.to_string()]),
-        Err(e) => Err(SendResult::Temporary(format!(
-            "DNS lookup of {domain} failed: {e}"
+        Err(LookupError::NoRecords) => Ok(vec![domain.to_string()]),
+        Err(LookupError::NoSuchDomain) => Err(SendResult::Permanent(format!(
+            "550 5.1.2 the domain {domain} does not exist"
+        ))),
+        Err(error @ LookupError::Temporary(_)) => Err(SendResult::Temporary(format!(
+            "DNS lookup of the MX of {domain} failed: {error}"
         ))),
     }
+}
+
+/// MX records in the order to try them: by preference, ties shuffled (RFC 5321
+/// §5.1 asks to spread the load). The null MX (`.`, RFC 7505) is no host.
+fn order_mx(mut records: Vec<(u16, String)>, rng: &mut impl rand::Rng) -> Vec<String> {
+    use rand::seq::SliceRandom;
+    records.retain(|(_, host)| !host.is_empty());
+    records.shuffle(rng);
+    // A stable sort: equal preferences keep their shuffled order.
+    records.sort_by_key(|(preference, _)| *preference);
+    let mut hosts: Vec<String> = Vec::with_capacity(records.len());
+    for (_, host) in records {
+        let host = host.to_ascii_lowercase();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
 }
 
 /// The wait before the next attempt after `attempts` earlier ones: `first`,
@@ -475,5 +558,52 @@ mod tests {
         assert_eq!(backoff(s(300), s(4 * 3600), 3), s(2400));
         assert_eq!(backoff(s(300), s(4 * 3600), 10), s(4 * 3600));
         assert_eq!(backoff(s(300), s(4 * 3600), 1000), s(4 * 3600));
+    }
+
+    fn records(list: &[(u16, &str)]) -> Vec<(u16, String)> {
+        list.iter().map(|(p, h)| (*p, h.to_string())).collect()
+    }
+
+    #[test]
+    fn mx_hosts_are_tried_lowest_preference_first() {
+        let mut rng = rand::rng();
+        let hosts = order_mx(
+            records(&[
+                (30, "c.test"),
+                (10, "A.test"),
+                (20, "b.test"),
+                (10, "a.test"),
+            ]),
+            &mut rng,
+        );
+        assert_eq!(hosts, vec!["a.test", "b.test", "c.test"]);
+    }
+
+    #[test]
+    fn the_null_mx_is_no_host() {
+        let mut rng = rand::rng();
+        assert!(order_mx(records(&[(0, "")]), &mut rng).is_empty());
+        assert_eq!(
+            order_mx(records(&[(0, ""), (10, "mx.test")]), &mut rng),
+            vec!["mx.test"]
+        );
+    }
+
+    #[test]
+    fn equal_preferences_are_shuffled() {
+        let mut rng = rand::rng();
+        let list = records(&[
+            (5, "first.test"),
+            (10, "x.test"),
+            (10, "y.test"),
+            (10, "z.test"),
+        ]);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let hosts = order_mx(list.clone(), &mut rng);
+            assert_eq!(hosts[0], "first.test");
+            seen.insert(hosts[1].clone());
+        }
+        assert_eq!(seen.len(), 3, "each of the equal MX comes first sometimes");
     }
 }

@@ -4,97 +4,18 @@
 //! the sender's INBOX; a new worker over a reopened store finishes the queue.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/peer.rs"]
+mod peer;
 mod tlsauth;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use mailin_embedded::{Handler, Response, Server, response};
 use mailroom_config::{Config, RelayTls};
 use mailroom_smtp::{Mode, RelayWorker};
+use peer::{smarthost, wait_for};
 use tlsauth::*;
 use tokio_util::sync::CancellationToken;
-
-/// What the smarthost received: (MAIL FROM, RCPT TOs, data).
-type Received = Arc<Mutex<Vec<(String, Vec<String>, Vec<u8>)>>>;
-
-#[derive(Clone)]
-struct Sink {
-    received: Received,
-    /// Answer 451 to RCPT this many more times.
-    fail: Arc<AtomicU32>,
-    /// Answer 550 to every RCPT.
-    reject_rcpt: bool,
-    /// RCPT commands seen (accepted or not).
-    attempts: Arc<AtomicU32>,
-    from: String,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl Handler for Sink {
-    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, from: &str) -> Response {
-        self.from = from.to_string();
-        self.to.clear();
-        self.data.clear();
-        response::OK
-    }
-    fn rcpt(&mut self, to: &str) -> Response {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        if self.reject_rcpt || to.starts_with("bad") {
-            return Response::custom(550, "5.1.1 no such user here".into());
-        }
-        // 4xx at RCPT: mailin-embedded stays in the DATA state after an error at the
-        // end of data (the client's QUIT would be taken as data), so the temporary
-        // failure is given here.
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Response::custom(451, "4.3.0 try again later".into());
-        }
-        self.to.push(to.to_string());
-        response::OK
-    }
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> Response {
-        self.received.lock().unwrap().push((
-            self.from.clone(),
-            self.to.clone(),
-            std::mem::take(&mut self.data),
-        ));
-        response::OK
-    }
-}
-
-/// Starts mailin-embedded on 127.0.0.1 (on its own thread, for the test's life).
-fn smarthost(fail: u32, reject_rcpt: bool) -> (u16, Sink) {
-    let sink = Sink {
-        received: Arc::default(),
-        fail: Arc::new(AtomicU32::new(fail)),
-        reject_rcpt,
-        attempts: Arc::default(),
-        from: String::new(),
-        to: Vec::new(),
-        data: Vec::new(),
-    };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut server = Server::new(sink.clone());
-    server
-        .with_name("smarthost.test")
-        .with_num_threads(2)
-        .with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    (port, sink)
-}
 
 fn relay_to(port: u16) -> impl FnOnce(&mut Config) {
     move |c: &mut Config| {
@@ -119,17 +40,6 @@ async fn submit_as_alice(h: &Harness, to: &[&str]) {
         )
         .await;
     assert_eq!(code, 250, "{text}");
-}
-
-async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !done().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn worker(
@@ -228,6 +138,8 @@ async fn a_permanent_failure_bounces_into_the_senders_inbox() {
     );
     assert!(dsn.contains("Action: failed"), "{dsn}");
     assert!(dsn.contains("550"), "{dsn}");
+    // The enhanced status code of the reply, not a generic 5.0.0.
+    assert!(dsn.contains("Status: 5.1.1"), "{dsn}");
     assert!(dsn.contains("Subject: relayed"), "original headers: {dsn}");
     assert_eq!(h.store.queue_size().await.unwrap(), 0);
     stop.cancel();
