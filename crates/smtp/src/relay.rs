@@ -38,9 +38,11 @@ const BATCH: u32 = 32;
 const SMTP_TIMEOUT: Duration = Duration::from_secs(120);
 /// The SMTP port of mail exchangers (RFC 5321 §4.5.4.2).
 const MX_PORT: u16 = 25;
-/// Addresses tried per destination domain in one attempt: a domain with many
-/// unreachable MX hosts does not hold one attempt for hours.
-const MAX_ADDRESSES: usize = 10;
+/// Addresses tried per destination domain in one attempt (Postfix's
+/// `smtp_mx_address_limit`): a domain with many unreachable MX hosts does not hold
+/// one attempt for long; at [`SMTP_TIMEOUT`] each, the attempt ends within the
+/// [`LEASE`].
+const MAX_ADDRESSES: usize = 5;
 
 /// The outbound queue worker.
 #[derive(Clone)]
@@ -493,9 +495,19 @@ fn reply_text(error: &lettre::transport::smtp::Error) -> String {
 
 /// The hosts to try for a domain, best MX first, hosts of equal preference in
 /// random order (RFC 5321 §5.1); the domain itself when it has no MX (the implicit
-/// MX). A domain that does not exist or has the null MX (RFC 7505) is a permanent
+/// MX); the address of an address literal (`[192.0.2.1]`). A domain that does not exist or has the null MX (RFC 7505) is a permanent
 /// failure; a failed lookup is a temporary one.
 async fn mx_hosts(resolver: &dyn MxResolver, domain: &str) -> Result<Vec<String>, SendResult> {
+    // An address literal names the host itself: no MX lookup (RFC 5321 §5.1).
+    if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        let ip = literal.strip_prefix("ipv6:").unwrap_or(literal);
+        return match ip.parse::<IpAddr>() {
+            Ok(ip) => Ok(vec![ip.to_string()]),
+            Err(_) => Err(SendResult::Permanent(format!(
+                "550 5.1.2 bad address literal {domain}"
+            ))),
+        };
+    }
     match resolver.mx(domain).await {
         Ok(records) if records.is_empty() => Ok(vec![domain.to_string()]),
         Ok(records) => {

@@ -396,3 +396,68 @@ async fn mx_hosts_of_equal_preference_share_the_mail() {
     assert!(n1 > 0 && n2 > 0, "{n1} and {n2}");
     finish(h, stop, task).await;
 }
+
+#[tokio::test]
+async fn an_address_literal_is_its_own_mail_server() {
+    let host = Sink::new(0, false);
+    let port = exchangers(&[("127.0.0.2", &host)]);
+    // DNS knows nothing: none is asked.
+    let dns = StaticResolver::new();
+    let h = harness().await;
+    enqueue(&h, "literal", &["x@[127.0.0.2]"]).await;
+    let (stop, task) = worker(&h, &dns, port);
+    queue_empty(&h).await;
+    assert_eq!(host.received()[0].1, vec!["x@[127.0.0.2]"]);
+    assert!(h.inbox(&h.alice).await.is_empty());
+    finish(h, stop, task).await;
+}
+
+#[tokio::test]
+async fn an_ipv6_only_mx_is_reached() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    }
+    let mx = Sink::new(0, false);
+    let port = exchangers(&[("::1", &mx)]);
+    let dns = StaticResolver::new();
+    dns.set_mx("remote.test", &[(10, "mx.remote.test")])
+        .set_addresses("mx.remote.test", &[ip("::1")]);
+    let h = harness().await;
+    enqueue(&h, "v6", &["x@remote.test"]).await;
+    let (stop, task) = worker(&h, &dns, port);
+    queue_empty(&h).await;
+    assert_eq!(mx.received().len(), 1);
+    finish(h, stop, task).await;
+}
+
+#[tokio::test]
+async fn at_most_five_addresses_are_tried_per_attempt() {
+    let mx = Sink::new(0, false);
+    let port = exchangers(&[("127.0.0.2", &mx)]);
+    let dns = StaticResolver::new();
+    let mut addresses: Vec<IpAddr> = (9..14).map(|i| ip(&format!("127.0.0.{i}"))).collect();
+    addresses.push(ip("127.0.0.2"));
+    dns.set_mx("remote.test", &[(10, "mx.remote.test")])
+        .set_addresses("mx.remote.test", &addresses);
+    let h = harness().await;
+    enqueue(&h, "many addresses", &["x@remote.test"]).await;
+    let (stop, task) = worker(&h, &dns, port);
+    wait_for("two attempts", async || {
+        let q = h.store.queue_list().await.unwrap();
+        q.first().is_some_and(|e| e.attempts >= 2)
+    })
+    .await;
+    assert!(mx.received().is_empty(), "the sixth address is not tried");
+    let entry = h.store.queue_list().await.unwrap().remove(0);
+    assert!(
+        entry
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("connection"),
+        "{entry:?}"
+    );
+    assert!(h.inbox(&h.alice).await.is_empty(), "no DSN");
+    finish(h, stop, task).await;
+}
