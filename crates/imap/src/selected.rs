@@ -8,14 +8,19 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use mailroom_store::{Flags, Mailbox, MessageMeta, Store, StoreError};
+use mailroom_store::{Flags, Mailbox, MessageMeta, Rights, Store, StoreError};
 
 use crate::proto::encode;
 use crate::proto::types::SequenceSet;
 
 pub struct Selected {
     pub mailbox: Mailbox,
+    /// EXAMINE, or SELECT without any right to change messages (RFC 4314 §4).
     pub read_only: bool,
+    /// The session's rights on the mailbox when it was selected (all for the owner).
+    pub rights: Rights,
+    /// The name as this session shows it (`Shared/<owner>/...` for another's).
+    pub display_name: String,
     /// Messages in sequence order (ascending UID); index = sequence number - 1.
     messages: Vec<MessageMeta>,
     /// UIDs expunged in the store but not yet reported to the client.
@@ -48,7 +53,9 @@ impl Selected {
             .collect();
         Selected {
             modseq: mailbox.highest_modseq,
+            display_name: mailbox.name.clone(),
             mailbox,
+            rights: Rights::ALL,
             read_only,
             messages,
             pending_expunge: BTreeSet::new(),
@@ -108,10 +115,23 @@ impl Selected {
         if self.read_only {
             out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n");
         } else {
+            // Only the flags the session's rights let it change (RFC 4314 §4).
+            let write = self.rights.contains(Rights::WRITE);
+            let mut permitted: Vec<String> = names
+                .into_iter()
+                .filter(|n| match Flags::system_bit(n) {
+                    Some(Flags::SEEN) => self.rights.contains(Rights::SEEN),
+                    Some(Flags::DELETED) => self.rights.contains(Rights::DELETE_MESSAGES),
+                    _ => write,
+                })
+                .collect();
+            if write {
+                permitted.push("\\*".into());
+            }
             out.extend_from_slice(
                 format!(
-                    "* OK [PERMANENTFLAGS ({} \\*)] Flags permitted.\r\n",
-                    names.join(" ")
+                    "* OK [PERMANENTFLAGS ({})] Flags permitted.\r\n",
+                    permitted.join(" ")
                 )
                 .as_bytes(),
             );

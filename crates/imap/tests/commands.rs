@@ -388,7 +388,8 @@ async fn mailbox_management_and_list() {
     let r = c.cmd("s8 LIST (BOGUS) \"\" *").await;
     assert_eq!(status(&r), "BAD");
     let r = c.cmd("n1 NAMESPACE").await;
-    assert_eq!(r[0], "* NAMESPACE ((\"\" \"/\")) NIL NIL");
+    // Personal at the root, other accounts' shared mailboxes under Shared/ (tests/acl.rs).
+    assert_eq!(r[0], "* NAMESPACE ((\"\" \"/\")) ((\"Shared/\" \"/\")) NIL");
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Response encoding: choosing atom, quoted string or literal for each value
 //! (RFC 9051 §4.3), dates, flag lists and sequence sets.
 
-use mailroom_store::Flags;
+use mailroom_store::{Flags, Rights};
 
 /// Is `s` a valid atom (RFC 9051 §9 ATOM-CHAR)?
 fn is_atom(s: &str) -> bool {
@@ -78,6 +78,24 @@ pub fn write_mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
     } else {
         write_literal(out, wire.as_bytes());
     }
+}
+
+/// Rights as ACL, LISTRIGHTS and MYRIGHTS responses show them (RFC 4314 §3.6-3.8):
+/// an astring of the letters, with the legacy `c`/`d` added (§2.1.1); `""` for none.
+pub fn rights(rights: Rights) -> String {
+    astring(&rights.imap())
+}
+
+/// The identifier/rights pairs of an ACL response, each preceded by a space.
+pub fn acl_entries<'a>(entries: impl IntoIterator<Item = (&'a str, Rights)>) -> String {
+    let mut out = String::new();
+    for (identifier, r) in entries {
+        out.push(' ');
+        out.push_str(&astring(identifier));
+        out.push(' ');
+        out.push_str(&rights(r));
+    }
+    out
 }
 
 /// INTERNALDATE: `"17-Jul-1996 02:44:25 -0700"`.
@@ -165,6 +183,19 @@ mod tests {
         out.clear();
         write_mailbox(&mut out, "Entwürfe", true);
         assert_eq!(out, "\"Entwürfe\"".as_bytes());
+    }
+
+    #[test]
+    fn rights_and_acl_entries() {
+        assert_eq!(rights(Rights::ALL), "lrswipkxteacd");
+        assert_eq!(rights(Rights::NONE), "\"\"");
+        assert_eq!(
+            acl_entries([
+                ("bob@example.org", Rights::ALL),
+                ("a b", Rights::LOOKUP.union(Rights::READ))
+            ]),
+            " bob@example.org lrswipkxteacd \"a b\" lr"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub use types::*;
 mod properties {
     use proptest::prelude::*;
 
-    use super::types::{CommandBody, SeqNumber, SequenceSet};
+    use super::types::{CommandBody, Rights, RightsOp, SeqNumber, SequenceSet};
     use super::{encode, parse_command, utf7};
 
     proptest! {
@@ -54,6 +54,24 @@ mod properties {
             let back: Vec<u32> = set.numbers(u32::MAX).into_iter().flat_map(|(a, b)| a..=b).collect();
             prop_assert_eq!(back, numbers);
             prop_assert!(matches!(set, SequenceSet::Ranges(r) if r.iter().all(|(a, _)| *a != SeqNumber::Largest)));
+        }
+
+        /// SETACL with any identifier and rights the encoder writes parses back to
+        /// the same values, and the letters a response shows mean the same rights.
+        #[test]
+        fn acl_values_round_trip(identifier in "[ -~]{1,40}", bits in 0u16..(1 << 11), op in 0u8..3) {
+            let rights = Rights::parse(&Rights::ALL.letters().chars().enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0).map(|(_, c)| c).collect::<String>())
+                .map_err(|c| TestCaseError::fail(c.to_string()))?;
+            let (prefix, want) = match op { 0 => ("", RightsOp::Replace), 1 => ("+", RightsOp::Add), _ => ("-", RightsOp::Remove) };
+            let cmd = format!("a SETACL INBOX {} {}", encode::astring(&identifier), encode::astring(&format!("{prefix}{}", rights.letters())));
+            let parsed = parse_command(cmd.as_bytes()).map(|c| c.body);
+            prop_assert_eq!(parsed, Ok(CommandBody::SetAcl { mailbox: "INBOX".into(), identifier, op: want, rights }));
+            // The response form adds only c/d (whose expansion covers the rights).
+            let shown = encode::rights(rights);
+            let back = Rights::parse(shown.trim_matches('"')).map_err(|c| TestCaseError::fail(c.to_string()))?;
+            prop_assert!(back.contains(rights));
+            prop_assert_eq!(shown.trim_matches('"').replace(['c', 'd'], ""), rights.letters());
         }
 
         /// Modified UTF-7 round-trips every name.

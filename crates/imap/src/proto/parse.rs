@@ -2,7 +2,7 @@
 //! extensions we advertise: LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819),
 //! SPECIAL-USE (RFC 6154), ESEARCH/SEARCHRES (RFC 4731/5182), BINARY (RFC 3516),
 //! MULTIAPPEND (RFC 3502), UIDPLUS (RFC 4315), MOVE (RFC 6851), ID (RFC 2971),
-//! ENABLE (RFC 5161) and SASL-IR (RFC 4959).
+//! ENABLE (RFC 5161), SASL-IR (RFC 4959) and ACL (RFC 4314).
 //!
 //! Input is one complete command as the framing layer assembled it: the lines
 //! without the final CRLF, with every literal left in wire form (`{n}` CRLF and
@@ -603,6 +603,53 @@ impl<'a> Parser<'a> {
                 Ok(CommandBody::Status { mailbox, items })
             }
             "APPEND" => self.append(),
+            "SETACL" => {
+                self.sp()?;
+                let mailbox = self.mailbox()?;
+                self.sp()?;
+                let identifier = self.astring_utf8()?;
+                self.sp()?;
+                let mod_rights = self.astring_utf8()?;
+                let (op, letters) = match mod_rights.as_bytes().first() {
+                    Some(b'+') => (RightsOp::Add, &mod_rights[1..]),
+                    Some(b'-') => (RightsOp::Remove, &mod_rights[1..]),
+                    _ => (RightsOp::Replace, mod_rights.as_str()),
+                };
+                // RFC 4314 §3.1: an unrecognised right is a BAD.
+                let rights = Rights::parse(letters)
+                    .map_err(|c| format!("{c:?} is not an access right (RFC 4314 §2.1)"))?;
+                Ok(CommandBody::SetAcl {
+                    mailbox,
+                    identifier,
+                    op,
+                    rights,
+                })
+            }
+            "DELETEACL" | "LISTRIGHTS" => {
+                self.sp()?;
+                let mailbox = self.mailbox()?;
+                self.sp()?;
+                let identifier = self.astring_utf8()?;
+                Ok(if name == "DELETEACL" {
+                    CommandBody::DeleteAcl {
+                        mailbox,
+                        identifier,
+                    }
+                } else {
+                    CommandBody::ListRights {
+                        mailbox,
+                        identifier,
+                    }
+                })
+            }
+            "GETACL" => {
+                self.sp()?;
+                Ok(CommandBody::GetAcl(self.mailbox()?))
+            }
+            "MYRIGHTS" => {
+                self.sp()?;
+                Ok(CommandBody::MyRights(self.mailbox()?))
+            }
             "SEARCH" => self.search(false),
             "FETCH" => self.fetch(false),
             "STORE" => self.store(false),
@@ -1302,6 +1349,73 @@ mod tests {
                 )]))
             }
         );
+    }
+
+    #[test]
+    fn acl_commands() {
+        assert_eq!(
+            parse("a SETACL Projects alice@example.org lrs"),
+            CommandBody::SetAcl {
+                mailbox: "Projects".into(),
+                identifier: "alice@example.org".into(),
+                op: RightsOp::Replace,
+                rights: Rights::parse("lrs").unwrap_or_default(),
+            }
+        );
+        assert_eq!(
+            parse("a setacl \"Shared/bob@example.org/X\" anyone +cd"),
+            CommandBody::SetAcl {
+                mailbox: "Shared/bob@example.org/X".into(),
+                identifier: "anyone".into(),
+                op: RightsOp::Add,
+                rights: Rights::parse("kxet").unwrap_or_default(),
+            }
+        );
+        assert_eq!(
+            parse("a SETACL INBOX {5+}\r\nfred@ \"-w\""),
+            CommandBody::SetAcl {
+                mailbox: "INBOX".into(),
+                identifier: "fred@".into(),
+                op: RightsOp::Remove,
+                rights: Rights::WRITE,
+            }
+        );
+        assert_eq!(
+            parse("a SETACL INBOX bob \"\""),
+            CommandBody::SetAcl {
+                mailbox: "INBOX".into(),
+                identifier: "bob".into(),
+                op: RightsOp::Replace,
+                rights: Rights::NONE,
+            }
+        );
+        assert_eq!(
+            parse("a DELETEACL INBOX bob"),
+            CommandBody::DeleteAcl {
+                mailbox: "INBOX".into(),
+                identifier: "bob".into()
+            }
+        );
+        assert_eq!(
+            parse("a LISTRIGHTS INBOX authenticated"),
+            CommandBody::ListRights {
+                mailbox: "INBOX".into(),
+                identifier: "authenticated".into()
+            }
+        );
+        assert_eq!(parse("a GETACL INBOX"), CommandBody::GetAcl("INBOX".into()));
+        assert_eq!(
+            parse("a MYRIGHTS \"a b\""),
+            CommandBody::MyRights("a b".into())
+        );
+        assert!(bad("a SETACL INBOX bob lrz").message.contains("'z'"));
+        bad("a SETACL INBOX bob");
+        bad("a SETACL INBOX");
+        bad("a GETACL");
+        bad("a GETACL INBOX extra");
+        bad("a DELETEACL INBOX");
+        bad("a MYRIGHTS");
+        bad("a LISTRIGHTS INBOX");
     }
 
     #[test]

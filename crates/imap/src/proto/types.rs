@@ -111,6 +111,8 @@ impl FetchAttr {
 
 /// STORE's flag operation.
 pub use mailroom_store::FlagOp;
+/// RFC 4314 rights and how SETACL changes them.
+pub use mailroom_store::{Rights, RightsOp};
 
 /// A SEARCH key (RFC 9051 §6.4.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +316,27 @@ pub enum CommandBody {
         set: SequenceSet,
         mailbox: WireName,
     },
+    /// RFC 4314 §3.1; `+rights` adds, `-rights` removes.
+    SetAcl {
+        mailbox: WireName,
+        identifier: String,
+        op: RightsOp,
+        rights: Rights,
+    },
+    /// RFC 4314 §3.2.
+    DeleteAcl {
+        mailbox: WireName,
+        identifier: String,
+    },
+    /// RFC 4314 §3.3.
+    GetAcl(WireName),
+    /// RFC 4314 §3.4.
+    ListRights {
+        mailbox: WireName,
+        identifier: String,
+    },
+    /// RFC 4314 §3.5.
+    MyRights(WireName),
 }
 
 impl CommandBody {
@@ -354,6 +377,11 @@ impl CommandBody {
             CommandBody::Store { .. } => "STORE",
             CommandBody::Copy { .. } => "COPY",
             CommandBody::Move { .. } => "MOVE",
+            CommandBody::SetAcl { .. } => "SETACL",
+            CommandBody::DeleteAcl { .. } => "DELETEACL",
+            CommandBody::GetAcl(_) => "GETACL",
+            CommandBody::ListRights { .. } => "LISTRIGHTS",
+            CommandBody::MyRights(_) => "MYRIGHTS",
         }
     }
 }
@@ -406,6 +434,11 @@ pub const COMMAND_NAMES: &[&str] = &[
     "STORE",
     "COPY",
     "MOVE",
+    "SETACL",
+    "DELETEACL",
+    "GETACL",
+    "LISTRIGHTS",
+    "MYRIGHTS",
     "UID FETCH",
     "UID STORE",
     "UID SEARCH",

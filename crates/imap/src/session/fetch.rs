@@ -89,7 +89,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     | FetchAttr::BinarySize { .. }
             )
         });
-        let sets_seen = attrs.iter().any(FetchAttr::sets_seen);
+        // Only a session with the `s` right sets \Seen (RFC 4314 §4); without it the
+        // fetch is a peek.
+        let sets_seen = attrs.iter().any(FetchAttr::sets_seen)
+            && self
+                .selected_rights()
+                .await?
+                .contains(mailroom_store::Rights::SEEN);
 
         let Some(sel) = self.selected.as_mut() else {
             return Ok(Tagged::Bad("No mailbox selected".into()));

@@ -4,9 +4,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use mailroom_store::{DELIMITER, Flags, Mailbox, StoreError};
+use mailroom_store::{DELIMITER, Flags, Mailbox, Rights, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::acl::{NONEXISTENT, SHARED_ROOT, display_name};
 use super::{CmdResult, Error, Session, State, Tagged};
 use crate::proto::encode;
 use crate::proto::types::{AppendMessage, ListReturn, ListSelection, StatusItem};
@@ -84,6 +85,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     pub(super) async fn select(&mut self, wire: &str, read_only: bool) -> CmdResult {
+        let examine = read_only;
         // Selecting (even unsuccessfully) closes the current mailbox without expunging.
         // [CLOSED] (RFC 9051 §7.1, RFC 7162); Dovecot sends it to IMAP4rev1 clients too.
         if self.selected.take().is_some() {
@@ -91,16 +93,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
         }
         self.state = State::Authenticated;
-        let name = match self.name_or_no(wire) {
-            Ok(n) => n,
-            Err(t) => return Ok(t),
+        let resolved = match self.resolve(wire, Rights::READ).await? {
+            Ok(r) => r,
+            Err(r) => return Ok(r.answer(NONEXISTENT)),
         };
-        let Some(mailbox) = self.store.mailbox(self.account_id(), &name).await? else {
-            return Ok(Tagged::No("[NONEXISTENT] Mailbox does not exist".into()));
-        };
+        let mailbox = resolved.mailbox.clone();
         if mailbox.noselect {
             return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
         }
+        // Without any right to change messages the selection is read-only, and
+        // says so (RFC 4314 §4, as Dovecot does).
+        let may_change = resolved.rights.intersects(
+            Rights::SEEN
+                .union(Rights::WRITE)
+                .union(Rights::DELETE_MESSAGES)
+                .union(Rights::EXPUNGE),
+        );
+        let read_only = read_only || !may_change;
         // Read the mailbox row first, then the index: the index is at least as new as
         // its MODSEQ, so the change feed can only repeat changes, never miss one.
         let messages = self.store.message_index(mailbox.id).await?;
@@ -122,6 +131,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // Changes committed since we read the index arrive through the feed.
         while self.changes.try_recv().is_ok() {}
         let mut sel = Selected::new(mailbox, read_only, messages, recent, claims_recent);
+        sel.rights = resolved.rights;
+        sel.display_name = resolved.location.display();
         sel.dirty = true;
         let mut out = Vec::new();
         sel.flags_responses(&mut out);
@@ -153,16 +164,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         if self.rev2 {
             out.extend_from_slice(b"* LIST () \"/\" ");
-            self.write_mailbox(&mut out, &sel.mailbox.name);
+            self.write_mailbox(&mut out, &sel.display_name);
             out.extend_from_slice(b"\r\n");
         }
         self.out.extend_from_slice(&out);
         self.selected = Some(sel);
         self.state = State::Selected;
+        let verb = if examine { "EXAMINE" } else { "SELECT" };
         Ok(Tagged::Ok(if read_only {
-            "[READ-ONLY] EXAMINE completed".into()
+            format!("[READ-ONLY] {verb} completed")
         } else {
-            "[READ-WRITE] SELECT completed".into()
+            format!("[READ-WRITE] {verb} completed")
         }))
     }
 
@@ -193,9 +205,29 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Some(t) = refuse_wildcards(&name) {
             return Ok(t);
         }
+        let location = match self.locate(&name).await? {
+            Ok(l) => l,
+            Err(r) => return Ok(r.answer("[CANNOT] No such user in the shared namespace")),
+        };
+        if location.owner.is_some() {
+            // Inside another account: the `k` right on the superior (RFC 4314 §4).
+            let Some(parent) = location.parent() else {
+                return Ok(Tagged::No(
+                    "[NOPERM] Mailboxes of another account are created inside a shared one".into(),
+                ));
+            };
+            let parent = display_name(location.owner.as_deref(), parent);
+            if let Err(r) = self.resolve_name(&parent, Rights::CREATE).await? {
+                return Ok(r.answer(NONEXISTENT));
+            }
+        } else if name == SHARED_ROOT {
+            return Ok(Tagged::No(format!(
+                "[CANNOT] {SHARED_ROOT} is the shared namespace"
+            )));
+        }
         match self
             .store
-            .create_mailbox(self.account_id(), &name, use_attr)
+            .create_mailbox(location.account_id, &location.name, use_attr)
             .await
         {
             Ok(_) => Ok(Tagged::Ok("CREATE completed".into())),
@@ -214,9 +246,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if name.eq_ignore_ascii_case("INBOX") {
             return Ok(Tagged::No("[CANNOT] INBOX cannot be deleted".into()));
         }
+        // The `x` right (RFC 4314 §4); always the owner's.
+        let mb = match self.resolve_name(&name, Rights::DELETE_MAILBOX).await? {
+            Ok(r) => r,
+            Err(r) => return Ok(r.answer(NONEXISTENT)),
+        };
         // RFC 9051 §6.3.5: a \Noselect mailbox with inferiors cannot be deleted; the
         // store says so with HasChildren, answered NO [HASCHILDREN] (§7.1).
-        self.store.delete_mailbox(self.account_id(), &name).await?;
+        self.store
+            .delete_mailbox(mb.location.account_id, &mb.location.name)
+            .await?;
         Ok(Tagged::Ok("DELETE completed".into()))
     }
 
@@ -228,9 +267,38 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Some(t) = refuse_wildcards(&to) {
             return Ok(t);
         }
+        // `x` on the mailbox renamed, `k` on the new superior (RFC 4314 §4).
+        let source = match self.resolve_name(&from, Rights::DELETE_MAILBOX).await? {
+            Ok(r) => r,
+            Err(r) => return Ok(r.answer(NONEXISTENT)),
+        };
+        let target = match self.locate(&to).await? {
+            Ok(l) => l,
+            Err(r) => return Ok(r.answer("[CANNOT] No such user in the shared namespace")),
+        };
+        if target.account_id != source.location.account_id {
+            return Ok(Tagged::No(
+                "[CANNOT] A mailbox cannot be renamed into another account".into(),
+            ));
+        }
+        if target.owner.is_some() {
+            let Some(parent) = target.parent() else {
+                return Ok(Tagged::No(
+                    "[NOPERM] Mailboxes of another account are renamed inside a shared one".into(),
+                ));
+            };
+            let parent = display_name(target.owner.as_deref(), parent);
+            if let Err(r) = self.resolve_name(&parent, Rights::CREATE).await? {
+                return Ok(r.answer(NONEXISTENT));
+            }
+        } else if to == SHARED_ROOT {
+            return Ok(Tagged::No(format!(
+                "[CANNOT] {SHARED_ROOT} is the shared namespace"
+            )));
+        }
         match self
             .store
-            .rename_mailbox(self.account_id(), &from, &to)
+            .rename_mailbox(target.account_id, &source.location.name, &target.name)
             .await
         {
             Ok(_) => Ok(Tagged::Ok("RENAME completed".into())),
@@ -266,6 +334,46 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
+    /// Every mailbox LIST and LSUB may show, by the name this session sees: its own,
+    /// then other accounts' it has `l` on as `Shared/<owner>/<name>` (without their
+    /// special use, which is the owner's business), under `\\Noselect` placeholders
+    /// `Shared` and `Shared/<owner>` as Dovecot lists them. Also the names of those
+    /// it may not read (no STATUS for them).
+    async fn visible_mailboxes(&self) -> Result<(Vec<Mailbox>, HashSet<String>), Error> {
+        let mut all = self.store.list_mailboxes(self.account_id()).await?;
+        let shared = self.store.shared_mailboxes(self.account_id()).await?;
+        let mut unreadable = HashSet::new();
+        let placeholder = |name: String| Mailbox {
+            id: 0,
+            account_id: 0,
+            name,
+            uid_validity: 0,
+            uid_next: 0,
+            highest_modseq: 0,
+            special_use: None,
+            noselect: true,
+        };
+        if !shared.is_empty() {
+            all.push(placeholder(SHARED_ROOT.to_string()));
+        }
+        let mut owners = HashSet::new();
+        for s in shared {
+            if owners.insert(s.owner.clone()) {
+                all.push(placeholder(format!("{SHARED_ROOT}/{}", s.owner)));
+            }
+            let name = display_name(Some(&s.owner), &s.mailbox.name);
+            if !s.rights.contains(Rights::READ) {
+                unreadable.insert(name.clone());
+            }
+            all.push(Mailbox {
+                name,
+                special_use: None,
+                ..s.mailbox
+            });
+        }
+        Ok((all, unreadable))
+    }
+
     /// Decodes a LIST pattern; `*` and `%` survive modified UTF-7 decoding.
     fn pattern_name(&self, reference: &str, pattern: &str) -> String {
         let joined = format!("{reference}{pattern}");
@@ -291,7 +399,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(Tagged::Ok("LIST completed".into()));
         }
         let account = self.account_id();
-        let all = self.store.list_mailboxes(account).await?;
+        let (all, unreadable) = self.visible_mailboxes().await?;
         let by_name: BTreeMap<&str, &Mailbox> = all.iter().map(|m| (m.name.as_str(), m)).collect();
         let need_subs = selection.subscribed || returns.subscribed;
         let subs: Vec<String> = if need_subs {
@@ -372,7 +480,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     if show_special && let Some(su) = &mb.special_use {
                         attrs.push(su.as_str());
                     }
-                    if !mb.noselect && returns.status.is_some() {
+                    if !mb.noselect && returns.status.is_some() && !unreadable.contains(name) {
                         status_of.push((name.clone(), mb.id));
                     }
                 }
@@ -402,7 +510,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let account = self.account_id();
         let pattern = self.pattern_name(reference, pattern);
         let subs = self.store.subscriptions(account).await?;
-        let all = self.store.list_mailboxes(account).await?;
+        let (all, _) = self.visible_mailboxes().await?;
         let mut lines: BTreeMap<String, bool> = BTreeMap::new();
         for s in &subs {
             if matches(&pattern, s) {
@@ -472,29 +580,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if items.contains(&StatusItem::HighestModSeq) {
             self.enable_condstore();
         }
-        let name = match self.name_or_no(wire) {
-            Ok(n) => n,
-            Err(t) => return Ok(t),
+        let resolved = match self.resolve(wire, Rights::READ).await? {
+            Ok(r) => r,
+            Err(r) => return Ok(r.answer(NONEXISTENT)),
         };
-        let Some(mb) = self.store.mailbox(self.account_id(), &name).await? else {
-            return Ok(Tagged::No("[NONEXISTENT] Mailbox does not exist".into()));
-        };
+        let mb = &resolved.mailbox;
         if mb.noselect {
             return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
         }
-        let line = self.status_line(mb.id, &mb.name, items).await?;
+        let line = self
+            .status_line(mb.id, &resolved.location.display(), items)
+            .await?;
         self.out.extend_from_slice(&line);
         Ok(Tagged::Ok("STATUS completed".into()))
     }
 
     pub(super) async fn append(&mut self, wire: &str, messages: Vec<AppendMessage>) -> CmdResult {
-        let name = match self.name_or_no(wire) {
-            Ok(n) => n,
-            Err(t) => return Ok(t),
+        let resolved = match self.resolve(wire, Rights::INSERT).await? {
+            Ok(r) => r,
+            Err(r) => return Ok(r.answer("[TRYCREATE] Mailbox does not exist")),
         };
-        let Some(mb) = self.store.mailbox(self.account_id(), &name).await? else {
-            return Ok(Tagged::No("[TRYCREATE] Mailbox does not exist".into()));
-        };
+        let mb = &resolved.mailbox;
         if mb.noselect {
             return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
         }
@@ -502,7 +608,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let mut prepared = Vec::with_capacity(messages.len());
         for m in messages {
             let flags = match Flags::from_names(&m.flags) {
-                Ok(f) => f,
+                // Flags the session may not set are dropped (RFC 4314 §4).
+                Ok(f) => f.within_rights(&Flags::default(), resolved.rights),
                 Err(e) => return Ok(Tagged::Bad(format!("Invalid flag: {e}"))),
             };
             if m.data.is_empty() {

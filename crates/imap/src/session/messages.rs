@@ -1,10 +1,32 @@
 //! Message commands of the selected state: STORE, COPY, MOVE (RFC 6851), EXPUNGE,
 //! UID EXPUNGE (RFC 4315), CLOSE and UNSELECT.
 
-use mailroom_store::{FlagOp, Flags, StoreError, uid_ranges};
+use mailroom_store::{FlagOp, Flags, Rights, StoreError, uid_ranges};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::acl::Refused;
 use super::{CmdResult, Session, State, Tagged};
+
+/// The rights a STORE of `flags` calls on (RFC 4314 §4): `s` for \Seen, `t` for
+/// \Deleted, `w` for the others; replacing the flags touches all three.
+fn rights_for_store(op: FlagOp, flags: &Flags) -> Rights {
+    if op == FlagOp::Replace {
+        return Rights::SEEN
+            .union(Rights::DELETE_MESSAGES)
+            .union(Rights::WRITE);
+    }
+    let mut need = Rights::NONE;
+    if flags.has(Flags::SEEN) {
+        need = need.union(Rights::SEEN);
+    }
+    if flags.has(Flags::DELETED) {
+        need = need.union(Rights::DELETE_MESSAGES);
+    }
+    if flags.system & !(Flags::SEEN | Flags::DELETED) != 0 || !flags.keywords.is_empty() {
+        need = need.union(Rights::WRITE);
+    }
+    need
+}
 use crate::proto::encode;
 use crate::proto::types::SequenceSet;
 
@@ -38,6 +60,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(u) => u,
             Err(t) => return Ok(t),
         };
+        // RFC 4314 §4: a STORE fails only when the session may change none of the
+        // flags it names; flags it may not change are left as they are.
+        let rights = self.selected_rights().await?;
+        let need = rights_for_store(op, &flags);
+        if !need.is_empty() && !rights.intersects(need) {
+            return Ok(Refused::NoPerm(need).answer(""));
+        }
         let Some(sel) = self.selected.as_mut() else {
             return Ok(Tagged::Bad("No mailbox selected".into()));
         };
@@ -57,12 +86,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if !live.is_empty() {
             let update = self
                 .store
-                .store_flags(
+                .store_flags_with_rights(
                     sel.mailbox.id,
                     uid_ranges(&live),
                     op,
                     flags,
                     unchanged_since,
+                    rights,
                 )
                 .await?;
             for meta in &update.messages {
@@ -142,9 +172,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(u) => u,
             Err(t) => return Ok(t),
         };
-        let Some(target) = self.store.mailbox(self.account_id(), &name).await? else {
-            return Ok(Tagged::No("[TRYCREATE] Mailbox does not exist".into()));
+        // The `i` right on the target (RFC 4314 §4); MOVE also takes the messages
+        // out of the source, which needs `t` and `e` there.
+        let target = match self.resolve_name(&name, Rights::INSERT).await? {
+            Ok(r) => r.mailbox,
+            Err(r) => return Ok(r.answer("[TRYCREATE] Mailbox does not exist")),
         };
+        if is_move {
+            let need = Rights::DELETE_MESSAGES.union(Rights::EXPUNGE);
+            if !self.selected_rights().await?.contains(need) {
+                return Ok(Refused::NoPerm(need).answer(""));
+            }
+        }
         if target.noselect {
             return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
         }
@@ -222,6 +261,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Err(t) => return Ok(t),
             },
         };
+        // The `e` right (RFC 4314 §4).
+        if !self.selected_rights().await?.contains(Rights::EXPUNGE) {
+            return Ok(Refused::NoPerm(Rights::EXPUNGE).answer(""));
+        }
         let Some(sel) = self.selected.as_mut() else {
             return Ok(Tagged::Bad("No mailbox selected".into()));
         };
@@ -239,11 +282,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// CLOSE (`expunge` = true) and UNSELECT.
     pub(super) async fn close(&mut self, expunge: bool) -> CmdResult {
+        // CLOSE expunges only with the `e` right, silently skipping it without.
+        let may_expunge = expunge && self.selected_rights().await?.contains(Rights::EXPUNGE);
         let Some(sel) = self.selected.take() else {
             return Ok(Tagged::Bad("No mailbox selected".into()));
         };
         self.state = State::Authenticated;
-        if expunge && !sel.read_only {
+        if may_expunge && !sel.read_only {
             // CLOSE expunges silently (RFC 9051 §6.4.1).
             self.store.expunge(sel.mailbox.id, None).await?;
         }

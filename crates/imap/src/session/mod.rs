@@ -2,6 +2,7 @@
 //! any state, authentication and ENABLE. Mailbox commands live in `mailboxes`,
 //! message commands in `messages`, SEARCH in `search`.
 
+mod acl;
 mod fetch;
 mod mailboxes;
 mod messages;
@@ -150,7 +151,7 @@ pub(crate) struct Session<R, W> {
 }
 
 const BASE_CAPS: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE";
-const AUTH_CAPS: &str = "CONDSTORE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND UTF8=ACCEPT STATUS=SIZE";
+const AUTH_CAPS: &str = "CONDSTORE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND UTF8=ACCEPT STATUS=SIZE ACL RIGHTS=texk";
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub fn new(
@@ -428,6 +429,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | Lsub { .. }
             | Status { .. }
             | Append { .. }
+            | SetAcl { .. }
+            | DeleteAcl { .. }
+            | GetAcl(_)
+            | ListRights { .. }
+            | MyRights(_)
             | Idle => self.state != State::NotAuthenticated,
             Check
             | Close
@@ -471,8 +477,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             CommandBody::Enable(caps) => Ok(self.enable(&caps)),
             CommandBody::Namespace => {
-                self.out
-                    .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                self.out.extend_from_slice(acl::NAMESPACE_RESPONSE);
                 Ok(Tagged::Ok("Namespace completed".into()))
             }
             CommandBody::Idle => self.idle(tag).await,
@@ -532,6 +537,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             CommandBody::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false).await,
             CommandBody::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true).await,
+            CommandBody::SetAcl {
+                mailbox,
+                identifier,
+                op,
+                rights,
+            } => self.set_acl(&mailbox, &identifier, op, rights).await,
+            CommandBody::DeleteAcl {
+                mailbox,
+                identifier,
+            } => self.delete_acl(&mailbox, &identifier).await,
+            CommandBody::GetAcl(mailbox) => self.get_acl(&mailbox).await,
+            CommandBody::ListRights {
+                mailbox,
+                identifier,
+            } => self.list_rights(&mailbox, &identifier).await,
+            CommandBody::MyRights(mailbox) => self.my_rights(&mailbox).await,
         }
     }
 
