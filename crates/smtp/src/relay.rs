@@ -1,7 +1,8 @@
 //! The outbound relay: a worker that takes due messages from the store's queue and
 //! carries them on with lettre, either to the configured smarthost (`[relay]`) or
 //! directly to each recipient domain's MX (RFC 5321 §5.1), grouping recipients per
-//! destination.
+//! destination. MX and address lookups go through [`MxResolver`] (the system's DNS
+//! unless [`RelayWorker::with_resolver`] gives another).
 //!
 //! A temporary failure (4xx, no connection) keeps the recipient queued, retried after
 //! `[queue] retry_after`, doubling up to `max_retry_interval`; a permanent failure
@@ -495,8 +496,9 @@ fn reply_text(error: &lettre::transport::smtp::Error) -> String {
 
 /// The hosts to try for a domain, best MX first, hosts of equal preference in
 /// random order (RFC 5321 §5.1); the domain itself when it has no MX (the implicit
-/// MX); the address of an address literal (`[192.0.2.1]`). A domain that does not exist or has the null MX (RFC 7505) is a permanent
-/// failure; a failed lookup is a temporary one.
+/// MX); the address of an address literal (`[192.0.2.1]`). A domain that does not
+/// exist or has the null MX (RFC 7505) is a permanent failure; a failed lookup is a
+/// temporary one.
 async fn mx_hosts(resolver: &dyn MxResolver, domain: &str) -> Result<Vec<String>, SendResult> {
     // An address literal names the host itself: no MX lookup (RFC 5321 §5.1).
     if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
