@@ -40,6 +40,10 @@ pub enum Command {
     /// The outbound queue: mail waiting to be relayed.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Who may use a mailbox besides its owner (IMAP ACL, RFC 4314): shared and
+    /// workgroup mailboxes.
+    #[command(subcommand)]
+    Acl(AclCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -55,6 +59,29 @@ pub enum QueueCommand {
     Retry { id: i64 },
     /// Remove a message from the queue without delivering it (no bounce is sent).
     Delete { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AclCommand {
+    /// Show the access control list of ACCOUNT's MAILBOX (the owner has every right).
+    List { account: String, mailbox: String },
+    /// Grant IDENTIFIER (an account address, `anyone` or `authenticated`) RIGHTS on
+    /// ACCOUNT's MAILBOX: letters of `lrswipkxtea` (`c` = `kx`, `d` = `et`); exactly
+    /// these, or `+letters` to add and `-letters` to remove. Empty rights remove the
+    /// entry.
+    Set {
+        account: String,
+        mailbox: String,
+        identifier: String,
+        #[arg(allow_hyphen_values = true)]
+        rights: String,
+    },
+    /// Remove IDENTIFIER's entry from ACCOUNT's MAILBOX.
+    Delete {
+        account: String,
+        mailbox: String,
+        identifier: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use mailroom_config::Config;
-use mailroom_store::{Store, StoreOptions};
+use mailroom_store::{Rights, RightsOp, Store, StoreOptions};
 
 use cli::{
-    AliasCommand, Cli, Command, ConfigCommand, DomainCommand, PasswordSource, QueueCommand,
-    UserCommand,
+    AclCommand, AliasCommand, Cli, Command, ConfigCommand, DomainCommand, PasswordSource,
+    QueueCommand, UserCommand,
 };
 
 fn main() -> ExitCode {
@@ -167,6 +167,78 @@ async fn run(command: Command, config: Config) -> Result<()> {
             }
             Ok(())
         }
+        Command::Acl(cmd) => {
+            let store = open_store(&config).await?;
+            acl(&store, cmd).await
+        }
+    }
+}
+
+/// `mailroom acl ...`: the same store API the IMAP ACL commands use.
+async fn acl(store: &Store, cmd: AclCommand) -> Result<()> {
+    let (account, mailbox) = match &cmd {
+        AclCommand::List { account, mailbox }
+        | AclCommand::Set {
+            account, mailbox, ..
+        }
+        | AclCommand::Delete {
+            account, mailbox, ..
+        } => (account, mailbox),
+    };
+    let Some(owner) = store.account(account).await? else {
+        bail!("no account {account}");
+    };
+    let Some(mb) = store.mailbox(owner.id, mailbox).await? else {
+        bail!("{account} has no mailbox {mailbox}");
+    };
+    match cmd {
+        AclCommand::List { .. } => {
+            println!("{} {} (owner)", owner.address, Rights::ALL);
+            for entry in store.acl(mb.id).await? {
+                println!("{} {}", entry.identifier, entry.rights);
+            }
+        }
+        AclCommand::Set {
+            identifier, rights, ..
+        } => {
+            let (op, letters) = match rights.as_bytes().first() {
+                Some(b'+') => (RightsOp::Add, &rights[1..]),
+                Some(b'-') => (RightsOp::Remove, &rights[1..]),
+                _ => (RightsOp::Replace, rights.as_str()),
+            };
+            let letters = Rights::parse(letters).map_err(|c| {
+                anyhow::anyhow!(
+                    "{c:?} is not a right; rights are letters of lrswipkxtea (and c, d)"
+                )
+            })?;
+            let now = store.set_acl(mb.id, &identifier, op, letters).await?;
+            println!(
+                "{identifier} has {} on {}'s {}",
+                display(now),
+                owner.address,
+                mb.name
+            );
+        }
+        AclCommand::Delete { identifier, .. } => {
+            if store.delete_acl(mb.id, &identifier).await? {
+                println!("deleted {identifier} from {}'s {}", owner.address, mb.name);
+            } else {
+                println!(
+                    "{identifier} had no entry on {}'s {}",
+                    owner.address, mb.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rights for people: the letters, or `no rights`.
+fn display(rights: Rights) -> String {
+    if rights.is_empty() {
+        "no rights".into()
+    } else {
+        rights.letters()
     }
 }
 

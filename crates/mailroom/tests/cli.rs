@@ -406,3 +406,189 @@ fn queue_commands_work_on_an_empty_queue() {
     );
     assert!(!out.status.success());
 }
+
+/// Sends IMAP commands after a LOGIN and returns every line up to the tagged
+/// answer of the last one.
+fn imap_session(port: u16, user: &str, password: &str, commands: &[&str]) -> Vec<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("greeting");
+    write!(stream, "a LOGIN \"{user}\" \"{password}\"\r\n").expect("send");
+    let mut tags = vec!["a".to_string()];
+    for (i, c) in commands.iter().enumerate() {
+        write!(stream, "c{i} {c}\r\n").expect("send");
+        tags.push(format!("c{i}"));
+    }
+    let last = format!("{} ", tags.last().expect("a tag"));
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("answer");
+        assert!(!line.is_empty(), "connection closed: {lines:?}");
+        let done = line.starts_with(&last);
+        lines.push(line.trim_end().to_string());
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn acl_commands_make_a_workgroup_mailbox() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let server = start_server(dir.path());
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let out = run(
+            mailroom(dir.path()).args(["-c", "m.toml"]).args(args),
+            stdin,
+        );
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(&["domain", "add", "example.org"], None);
+    for user in ["team", "alice", "bob", "carol"] {
+        ok(
+            &[
+                "user",
+                "add",
+                &format!("{user}@example.org"),
+                "--password-stdin",
+            ],
+            Some("pw\n"),
+        );
+    }
+    for user in ["alice", "bob"] {
+        let out = ok(
+            &[
+                "acl",
+                "set",
+                "team@example.org",
+                "INBOX",
+                &format!("{user}@example.org"),
+                "lrswipkxte",
+            ],
+            None,
+        );
+        assert_eq!(
+            out.trim(),
+            format!("{user}@example.org has lrswipkxte on team@example.org's INBOX")
+        );
+    }
+    ok(
+        &[
+            "acl",
+            "set",
+            "team@example.org",
+            "INBOX",
+            "bob@example.org",
+            "-x",
+        ],
+        None,
+    );
+    let out = ok(&["acl", "list", "team@example.org", "inbox"], None);
+    assert_eq!(
+        out.trim(),
+        "team@example.org lrswipkxtea (owner)\nalice@example.org lrswipkxte\nbob@example.org lrswipkte"
+    );
+
+    // The running server shows it to alice in the shared namespace, not to carol.
+    let r = imap_session(
+        server.imap,
+        "alice@example.org",
+        "pw",
+        &[
+            "LIST \"\" \"Shared/*\"",
+            "MYRIGHTS \"Shared/team@example.org/INBOX\"",
+        ],
+    );
+    assert!(
+        r.iter()
+            .any(|l| l == "* LIST (\\HasNoChildren) \"/\" \"Shared/team@example.org/INBOX\""),
+        "{r:?}"
+    );
+    assert!(
+        r.iter()
+            .any(|l| l == "* MYRIGHTS \"Shared/team@example.org/INBOX\" lrswipkxtecd"),
+        "{r:?}"
+    );
+    let r = imap_session(
+        server.imap,
+        "carol@example.org",
+        "pw",
+        &["LIST \"\" \"Shared/*\""],
+    );
+    assert!(!r.iter().any(|l| l.contains("team@")), "{r:?}");
+
+    let out = ok(
+        &[
+            "acl",
+            "delete",
+            "team@example.org",
+            "INBOX",
+            "alice@example.org",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.trim(),
+        "deleted alice@example.org from team@example.org's INBOX"
+    );
+    let r = imap_session(
+        server.imap,
+        "alice@example.org",
+        "pw",
+        &["LIST \"\" \"Shared/*\""],
+    );
+    assert!(!r.iter().any(|l| l.contains("team@")), "{r:?}");
+
+    // Errors are one line and a failure status.
+    for (args, needle) in [
+        (
+            vec![
+                "acl",
+                "set",
+                "team@example.org",
+                "INBOX",
+                "nobody@example.org",
+                "lr",
+            ],
+            "nobody@example.org",
+        ),
+        (
+            vec![
+                "acl",
+                "set",
+                "team@example.org",
+                "INBOX",
+                "bob@example.org",
+                "lrq",
+            ],
+            "'q'",
+        ),
+        (
+            vec!["acl", "list", "team@example.org", "Nothing"],
+            "Nothing",
+        ),
+        (
+            vec!["acl", "list", "ghost@example.org", "INBOX"],
+            "ghost@example.org",
+        ),
+    ] {
+        let out = run(
+            mailroom(dir.path()).args(["-c", "m.toml"]).args(&args),
+            None,
+        );
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    drop(server);
+}
