@@ -421,7 +421,11 @@ impl RelayWorker {
         }
     }
 
-    /// One SMTP transaction with the mail exchanger `host` at `ip`.
+    /// One SMTP transaction with the mail exchanger `host` at `ip`, with
+    /// opportunistic STARTTLS (RFC 7435): MX certificates are rarely verifiable, so
+    /// any is taken, and when STARTTLS is offered but fails (refused with 454, a
+    /// broken handshake) the message goes once more in plain text, as it would to a
+    /// server that offers no TLS at all.
     async fn send_to_exchanger(
         &self,
         host: &str,
@@ -429,22 +433,32 @@ impl RelayWorker {
         envelope: &Envelope,
         raw: &[u8],
     ) -> SendResult {
-        // Opportunistic STARTTLS (RFC 7435): MX certificates are rarely verifiable,
-        // and plain text is the alternative. The certificate is asked for the MX
-        // name, the connection goes to the address looked up for it.
         let tls = match self.tls_parameters(host, true) {
             Ok(p) => Tls::Opportunistic(p),
             Err(_) => Tls::None,
         };
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
+        let opportunistic = matches!(tls, Tls::Opportunistic(_));
+        let mut outcome = self.exchanger(ip, tls).send_raw(envelope, raw).await;
+        if let Err(error) = &outcome
+            && opportunistic
+            && tls_may_have_failed(error)
+        {
+            info!(%host, %ip, %error, "trying again without STARTTLS");
+            outcome = self.exchanger(ip, Tls::None).send_raw(envelope, raw).await;
+        }
+        let result = classify(outcome);
+        log_try(&format!("{host} [{ip}]"), self.mx_port, &result);
+        result
+    }
+
+    /// A transport to the mail exchanger at `ip`.
+    fn exchanger(&self, ip: IpAddr, tls: Tls) -> AsyncSmtpTransport<Tokio1Executor> {
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
             .port(self.mx_port)
             .tls(tls)
             .hello_name(ClientId::Domain(self.config.hostname.clone()))
             .timeout(Some(SMTP_TIMEOUT))
-            .build();
-        let result = deliver(transport, envelope, raw).await;
-        log_try(&format!("{host} [{ip}]"), self.mx_port, &result);
-        result
+            .build()
     }
 
     fn tls_parameters(
@@ -473,7 +487,14 @@ async fn deliver(
     envelope: &Envelope,
     raw: &[u8],
 ) -> SendResult {
-    match transport.send_raw(envelope, raw).await {
+    classify(transport.send_raw(envelope, raw).await)
+}
+
+/// What an SMTP transaction's outcome means for the recipients.
+fn classify(
+    outcome: Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>,
+) -> SendResult {
+    match outcome {
         Ok(response) => SendResult::Delivered(format!(
             "{} {}",
             response.code(),
@@ -483,6 +504,36 @@ async fn deliver(
         Err(e) if e.is_transient() => SendResult::Temporary(reply_text(&e)),
         Err(e) => SendResult::Temporary(format!("connection: {e}")),
     }
+}
+
+/// Whether a failed transaction may have failed at STARTTLS, so that plain text
+/// could succeed: a `454` (TLS not available, RFC 3207), or a broken connection
+/// after it was made. lettre does not say at which step it failed; what is ruled
+/// out is every SMTP reply but 454, and failures to connect at all (trying again
+/// there would only wait twice).
+fn tls_may_have_failed(error: &lettre::transport::smtp::Error) -> bool {
+    use std::io::ErrorKind;
+    if let Some(code) = error.status() {
+        return code.to_string() == "454";
+    }
+    if error.is_timeout() {
+        return false;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return !matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::AddrNotAvailable
+                    | ErrorKind::TimedOut
+            );
+        }
+        source = e.source();
+    }
+    true
 }
 
 /// The remote reply in a lettre error as the server sent it (`550 5.1.1 no such

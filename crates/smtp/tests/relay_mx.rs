@@ -10,12 +10,13 @@ mod peer;
 mod tlsauth;
 
 use std::net::{IpAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailroom_smtp::{LookupError, Mode, RelayWorker, StaticResolver};
 use peer::{Sink, wait_for};
 use tlsauth::*;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 const ALICE: &str = "alice@example.org";
@@ -460,4 +461,116 @@ async fn at_most_five_addresses_are_tried_per_attempt() {
     );
     assert!(h.inbox(&h.alice).await.is_empty(), "no DSN");
     finish(h, stop, task).await;
+}
+
+/// An exchanger on 127.0.0.2 that offers STARTTLS but cannot do it: it answers
+/// STARTTLS with `starttls_reply`, and after a 220 sends bytes that are no TLS and
+/// hangs up. Otherwise it speaks plain SMTP and records the recipients of every
+/// message it accepts, and how often STARTTLS was asked for.
+async fn broken_tls_exchanger(
+    starttls_reply: &'static str,
+) -> (u16, Arc<Mutex<Vec<Vec<String>>>>, Arc<Mutex<u32>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let starttls: Arc<Mutex<u32>> = Arc::default();
+    let (a, t) = (accepted.clone(), starttls.clone());
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (accepted, starttls) = (a.clone(), t.clone());
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                let mut rcpts = Vec::new();
+                stream
+                    .get_mut()
+                    .write_all(b"220 broken-tls.test ESMTP\r\n")
+                    .await
+                    .unwrap();
+                loop {
+                    let mut line = String::new();
+                    if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &str = match verb.as_str() {
+                        "EHLO" => "250-broken-tls.test\r\n250 STARTTLS\r\n",
+                        "STAR" => {
+                            *starttls.lock().unwrap() += 1;
+                            let out = stream.get_mut();
+                            out.write_all(starttls_reply.as_bytes()).await.unwrap();
+                            if starttls_reply.starts_with("220") {
+                                let _ = out.write_all(b"this is no TLS record\r\n").await;
+                                return;
+                            }
+                            continue;
+                        }
+                        "RCPT" => {
+                            let to = line.trim_end();
+                            let to =
+                                to[to.find('<').unwrap() + 1..to.rfind('>').unwrap()].to_string();
+                            rcpts.push(to);
+                            "250 2.1.5 ok\r\n"
+                        }
+                        "DATA" => {
+                            stream.get_mut().write_all(b"354 go on\r\n").await.unwrap();
+                            loop {
+                                let mut data = String::new();
+                                if stream.read_line(&mut data).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if data == ".\r\n" {
+                                    break;
+                                }
+                            }
+                            accepted.lock().unwrap().push(std::mem::take(&mut rcpts));
+                            "250 2.0.0 accepted\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = stream.get_mut().write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        "MAIL" | "RSET" | "NOOP" => "250 2.0.0 ok\r\n",
+                        _ => "500 5.5.1 what?\r\n",
+                    };
+                    stream.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, accepted, starttls)
+}
+
+/// An exchanger whose STARTTLS fails gets the message in plain text (RFC 7435),
+/// rather than never.
+async fn plain_text_after(starttls_reply: &'static str) {
+    let (port, accepted, starttls) = broken_tls_exchanger(starttls_reply).await;
+    let dns = StaticResolver::new();
+    dns.set_mx("remote.test", &[(10, "mx.remote.test")])
+        .set_addresses("mx.remote.test", &[ip("127.0.0.2")]);
+    let h = harness().await;
+    enqueue(&h, "tls broken", &["x@remote.test"]).await;
+    let (stop, task) = worker(&h, &dns, port);
+    queue_empty(&h).await;
+    assert_eq!(
+        *accepted.lock().unwrap(),
+        vec![vec!["x@remote.test".to_string()]]
+    );
+    assert_eq!(
+        *starttls.lock().unwrap(),
+        1,
+        "one try with TLS, then plain text"
+    );
+    assert!(h.inbox(&h.alice).await.is_empty(), "no DSN");
+    finish(h, stop, task).await;
+}
+
+#[tokio::test]
+async fn a_broken_starttls_handshake_falls_back_to_plain_text() {
+    plain_text_after("220 2.0.0 go ahead\r\n").await;
+}
+
+#[tokio::test]
+async fn a_refused_starttls_falls_back_to_plain_text() {
+    plain_text_after("454 4.7.0 TLS not available\r\n").await;
 }
