@@ -373,7 +373,7 @@ impl RelayWorker {
         let Some(resolver) = self.resolver.as_deref() else {
             return SendResult::Temporary("no DNS resolver available".into());
         };
-        let hosts = match mx_hosts(resolver, domain).await {
+        let hosts = match mx_hosts(resolver, domain, &self.config.hostname).await {
             Ok(hosts) => hosts,
             Err(result) => return result,
         };
@@ -548,9 +548,14 @@ fn reply_text(error: &lettre::transport::smtp::Error) -> String {
 /// The hosts to try for a domain, best MX first, hosts of equal preference in
 /// random order (RFC 5321 §5.1); the domain itself when it has no MX (the implicit
 /// MX); the address of an address literal (`[192.0.2.1]`). A domain that does not
-/// exist or has the null MX (RFC 7505) is a permanent failure; a failed lookup is a
-/// temporary one.
-async fn mx_hosts(resolver: &dyn MxResolver, domain: &str) -> Result<Vec<String>, SendResult> {
+/// exist or has the null MX (RFC 7505) is a permanent failure, and so is one whose
+/// best MX is this host (`hostname`): the mail would loop. A failed lookup is a
+/// temporary failure.
+async fn mx_hosts(
+    resolver: &dyn MxResolver,
+    domain: &str,
+    hostname: &str,
+) -> Result<Vec<String>, SendResult> {
     // An address literal names the host itself: no MX lookup (RFC 5321 §5.1).
     if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
         let ip = literal.strip_prefix("ipv6:").unwrap_or(literal);
@@ -564,10 +569,15 @@ async fn mx_hosts(resolver: &dyn MxResolver, domain: &str) -> Result<Vec<String>
     match resolver.mx(domain).await {
         Ok(records) if records.is_empty() => Ok(vec![domain.to_string()]),
         Ok(records) => {
-            let hosts = order_mx(records, &mut rand::rng());
-            if hosts.is_empty() {
+            if records.iter().all(|(_, host)| host.is_empty()) {
                 return Err(SendResult::Permanent(format!(
                     "556 5.1.10 {domain} does not accept mail (null MX)"
+                )));
+            }
+            let hosts = order_mx(records, hostname, &mut rand::rng());
+            if hosts.is_empty() {
+                return Err(SendResult::Permanent(format!(
+                    "550 5.4.6 mail for {domain} would loop: its best MX is this host ({hostname})"
                 )));
             }
             Ok(hosts)
@@ -583,10 +593,25 @@ async fn mx_hosts(resolver: &dyn MxResolver, domain: &str) -> Result<Vec<String>
 }
 
 /// MX records in the order to try them: by preference, ties shuffled (RFC 5321
-/// §5.1 asks to spread the load). The null MX (`.`, RFC 7505) is no host.
-fn order_mx(mut records: Vec<(u16, String)>, rng: &mut impl rand::Rng) -> Vec<String> {
+/// §5.1 asks to spread the load). The null MX (`.`, RFC 7505) is no host. When
+/// `hostname` (this host) is among them, it and every less preferred MX are
+/// dropped (RFC 5321 §5.1: MUST), so that a backup MX never sends to itself.
+fn order_mx(
+    mut records: Vec<(u16, String)>,
+    hostname: &str,
+    rng: &mut impl rand::Rng,
+) -> Vec<String> {
     use rand::seq::SliceRandom;
     records.retain(|(_, host)| !host.is_empty());
+    let hostname = hostname.trim_end_matches('.');
+    if let Some(own) = records
+        .iter()
+        .filter(|(_, host)| host.trim_end_matches('.').eq_ignore_ascii_case(hostname))
+        .map(|(preference, _)| *preference)
+        .min()
+    {
+        records.retain(|(preference, _)| *preference < own);
+    }
     records.shuffle(rng);
     // A stable sort: equal preferences keep their shuffled order.
     records.sort_by_key(|(preference, _)| *preference);
@@ -639,6 +664,7 @@ mod tests {
                 (20, "b.test"),
                 (10, "a.test"),
             ]),
+            "me.test",
             &mut rng,
         );
         assert_eq!(hosts, vec!["a.test", "b.test", "c.test"]);
@@ -647,9 +673,9 @@ mod tests {
     #[test]
     fn the_null_mx_is_no_host() {
         let mut rng = rand::rng();
-        assert!(order_mx(records(&[(0, "")]), &mut rng).is_empty());
+        assert!(order_mx(records(&[(0, "")]), "me.test", &mut rng).is_empty());
         assert_eq!(
-            order_mx(records(&[(0, ""), (10, "mx.test")]), &mut rng),
+            order_mx(records(&[(0, ""), (10, "mx.test")]), "me.test", &mut rng),
             vec!["mx.test"]
         );
     }
@@ -665,10 +691,24 @@ mod tests {
         ]);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..200 {
-            let hosts = order_mx(list.clone(), &mut rng);
+            let hosts = order_mx(list.clone(), "me.test", &mut rng);
             assert_eq!(hosts[0], "first.test");
             seen.insert(hosts[1].clone());
         }
         assert_eq!(seen.len(), 3, "each of the equal MX comes first sometimes");
+    }
+
+    #[test]
+    fn this_host_and_every_less_preferred_mx_are_dropped() {
+        let mut rng = rand::rng();
+        let list = records(&[
+            (30, "c.test"),
+            (20, "ME.test."),
+            (10, "a.test"),
+            (20, "b.test"),
+        ]);
+        assert_eq!(order_mx(list, "me.test", &mut rng), vec!["a.test"]);
+        let list = records(&[(10, "me.test"), (20, "b.test")]);
+        assert!(order_mx(list, "me.test", &mut rng).is_empty());
     }
 }

@@ -574,3 +574,30 @@ async fn a_broken_starttls_handshake_falls_back_to_plain_text() {
 async fn a_refused_starttls_falls_back_to_plain_text() {
     plain_text_after("454 4.7.0 TLS not available\r\n").await;
 }
+
+#[tokio::test]
+async fn mail_whose_best_mx_is_this_host_bounces_instead_of_looping() {
+    let backup = Sink::new(0, false);
+    let port = exchangers(&[("127.0.0.3", &backup)]);
+    let dns = StaticResolver::new();
+    // The harness's hostname is mx.example.org.
+    dns.set_mx(
+        "remote.test",
+        &[(10, "MX.example.org"), (20, "backup.remote.test")],
+    )
+    .set_addresses("mx.example.org", &[ip("127.0.0.2")])
+    .set_addresses("backup.remote.test", &[ip("127.0.0.3")]);
+    let h = harness().await;
+    enqueue(&h, "loop", &["x@remote.test"]).await;
+    let (stop, task) = worker(&h, &dns, port);
+    let dsn = the_dsn(&h).await;
+    assert!(dsn.contains("Status: 5.4.6"), "{dsn}");
+    assert!(dsn.contains("would loop"), "{dsn}");
+    queue_empty(&h).await;
+    assert_eq!(
+        backup.rcpt_attempts(),
+        0,
+        "a less preferred MX is no way out"
+    );
+    finish(h, stop, task).await;
+}
