@@ -289,8 +289,13 @@ async fn read_only_without_rights_to_change_and_hidden_without_lookup() {
     let r = a.cmd(&format!("z7 COPY 1 {PROJECTS}")).await;
     assert!(tagged(&r).starts_with("z7 NO [NOPERM]"), "{r:?}");
     grant(&s, projects, "lri").await;
+    assert!(ok(&a.cmd("fl STORE 1 +FLAGS (\\Flagged \\Seen)").await));
     let r = a.cmd(&format!("z8 COPY 1 {PROJECTS}")).await;
     assert!(tagged(&r).starts_with("z8 OK [COPYUID "), "{r:?}");
+    // Without s and w the copy does not carry her flags into bob's mailbox.
+    let index = s.store.message_index(projects).await.unwrap();
+    assert_eq!(index.len(), 2);
+    assert_eq!(index[1].flags, Flags::default());
     // EXAMINE stays read-only with every right.
     grant(&s, projects, "lrswipkxte").await;
     let r = a.cmd(&format!("z9 EXAMINE {PROJECTS}")).await;

@@ -372,7 +372,7 @@ impl Store {
                             .await?;
                         let uids: Vec<u32> = uids.into_iter().map(|u| u as u32).collect();
                         let ranges = crate::message::uid_ranges(&uids);
-                        let (_, modseq) = crate::message::move_within(conn, &source, &target_mb, &ranges).await?;
+                        let (_, modseq) = crate::message::move_within(conn, &source, &target_mb, &ranges, Rights::ALL).await?;
                         events.push(Change::Mailbox { account_id, mailbox_id: source.id, modseq });
                         events.push(Change::Mailbox { account_id, mailbox_id: target, modseq: 1 });
                     } else {

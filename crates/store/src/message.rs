@@ -361,6 +361,7 @@ async fn copy_within(
     target: &Mailbox,
     ranges: &[UidRange],
     moving: bool,
+    rights: Rights,
 ) -> Result<CopyResult> {
     if target.noselect {
         return Err(StoreError::Cannot(format!(
@@ -384,7 +385,8 @@ async fn copy_within(
                 uid,
                 *content_id,
                 modseq,
-                &meta.flags,
+                // Flags the copier may not set in the target are not copied.
+                &meta.flags.within_rights(&Flags::default(), rights),
                 (*date, *offset),
                 *size,
             )
@@ -404,8 +406,9 @@ pub(crate) async fn move_within(
     source: &Mailbox,
     target: &Mailbox,
     ranges: &[UidRange],
+    rights: Rights,
 ) -> Result<(CopyResult, u64)> {
-    let copied = copy_within(conn, source, target, ranges, true).await?;
+    let copied = copy_within(conn, source, target, ranges, true, rights).await?;
     let uids: Vec<u32> = copied.pairs.iter().map(|p| p.0).collect();
     let modseq = if uids.is_empty() {
         source.highest_modseq
@@ -706,12 +709,25 @@ impl Store {
         ranges: Vec<UidRange>,
         target: MailboxId,
     ) -> Result<CopyResult> {
+        self.copy_messages_with_rights(source, ranges, target, Rights::ALL)
+            .await
+    }
+
+    /// COPY by someone holding `rights` on the target (RFC 4314 §4): flags it may
+    /// not set there are not copied.
+    pub async fn copy_messages_with_rights(
+        &self,
+        source: MailboxId,
+        ranges: Vec<UidRange>,
+        target: MailboxId,
+        rights: Rights,
+    ) -> Result<CopyResult> {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     let src = mailbox_by_id(conn, source).await?;
                     let dst = mailbox_by_id(conn, target).await?;
-                    let copied = copy_within(conn, &src, &dst, &ranges, false).await?;
+                    let copied = copy_within(conn, &src, &dst, &ranges, false, rights).await?;
                     let events = if copied.pairs.is_empty() {
                         vec![]
                     } else {
@@ -735,6 +751,19 @@ impl Store {
         ranges: Vec<UidRange>,
         target: MailboxId,
     ) -> Result<CopyResult> {
+        self.move_messages_with_rights(source, ranges, target, Rights::ALL)
+            .await
+    }
+
+    /// MOVE by someone holding `rights` on the target; see
+    /// [`Store::copy_messages_with_rights`].
+    pub async fn move_messages_with_rights(
+        &self,
+        source: MailboxId,
+        ranges: Vec<UidRange>,
+        target: MailboxId,
+        rights: Rights,
+    ) -> Result<CopyResult> {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -745,7 +774,7 @@ impl Store {
                             "source and destination are the same mailbox".into(),
                         ));
                     }
-                    let (copied, modseq) = move_within(conn, &src, &dst, &ranges).await?;
+                    let (copied, modseq) = move_within(conn, &src, &dst, &ranges, rights).await?;
                     let mut events = vec![];
                     if !copied.pairs.is_empty() {
                         let dst_modseq = mailbox_by_id(conn, target).await?.highest_modseq;

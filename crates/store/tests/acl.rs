@@ -407,3 +407,38 @@ async fn flags_stored_with_rights_keep_what_may_not_change() {
         .unwrap();
     assert_eq!(update.messages[0].flags.names(), vec!["\\Seen"]);
 }
+
+#[tokio::test]
+async fn copies_carry_only_the_flags_the_copier_may_set() {
+    let (_dir, store) = open().await;
+    let bob = user(&store, "bob@example.org").await;
+    let delivered = store
+        .deliver(b"Subject: x\r\n\r\nbody\r\n".to_vec(), &[bob.id])
+        .await
+        .unwrap();
+    let (_, inbox, uid) = delivered.copies[0];
+    store
+        .store_flags(
+            inbox,
+            uid_ranges(&[uid]),
+            FlagOp::Add,
+            Flags::from_names(["\\Seen", "\\Flagged", "$Work"]).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    let target = mailbox(&store, &bob, "Projects").await;
+    store
+        .copy_messages_with_rights(inbox, uid_ranges(&[uid]), target.id, rights("is"))
+        .await
+        .unwrap();
+    let other = mailbox(&store, &bob, "Other").await;
+    store
+        .move_messages_with_rights(inbox, uid_ranges(&[uid]), other.id, rights("iw"))
+        .await
+        .unwrap();
+    let copied = store.message_index(target.id).await.unwrap();
+    assert_eq!(copied[0].flags.names(), vec!["\\Seen"]);
+    let moved = store.message_index(other.id).await.unwrap();
+    assert_eq!(moved[0].flags.names(), vec!["\\Flagged", "$Work"]);
+}

@@ -174,8 +174,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         // The `i` right on the target (RFC 4314 §4); MOVE also takes the messages
         // out of the source, which needs `t` and `e` there.
-        let target = match self.resolve_name(&name, Rights::INSERT).await? {
-            Ok(r) => r.mailbox,
+        let (target, target_rights) = match self.resolve_name(&name, Rights::INSERT).await? {
+            Ok(r) => (r.mailbox, r.rights),
             Err(r) => return Ok(r.answer("[TRYCREATE] Mailbox does not exist")),
         };
         if is_move {
@@ -214,11 +214,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 ));
             }
             self.store
-                .move_messages(sel.mailbox.id, uid_ranges(&live), target.id)
+                .move_messages_with_rights(
+                    sel.mailbox.id,
+                    uid_ranges(&live),
+                    target.id,
+                    target_rights,
+                )
                 .await
         } else {
+            // Flags the session may not set in the target are not copied (RFC 4314 §4).
             self.store
-                .copy_messages(sel.mailbox.id, uid_ranges(&live), target.id)
+                .copy_messages_with_rights(
+                    sel.mailbox.id,
+                    uid_ranges(&live),
+                    target.id,
+                    target_rights,
+                )
                 .await
         };
         let result = match result {
