@@ -418,3 +418,46 @@ fn smtplib_submission_then_imap_read() {
         text(&out.stdout)
     );
 }
+
+/// Python's imaplib speaks ACL (RFC 4314) and NAMESPACE (RFC 2342): bob shares a
+/// mailbox with SETACL, alice finds it in the shared namespace and reads it.
+#[test]
+fn python_imaplib_shared_mailbox() {
+    if !tool_available("python3", Command::new("python3").arg("--version")) {
+        return;
+    }
+    let (_dir, server) = start(&[]);
+    let program = r#"
+import imaplib, sys
+port = int(sys.argv[1])
+bob = imaplib.IMAP4("127.0.0.1", port)
+bob.login("bob@example.org", "bob-pw")
+assert bob.create("Projects")[0] == "OK"
+assert bob.append("Projects", None, None, b"Subject: plan\r\n\r\nhello\r\n")[0] == "OK"
+typ, data = bob.setacl("Projects", "alice@example.org", "lrs")
+assert typ == "OK", data
+typ, data = bob.getacl("Projects")
+assert data == [b'"Projects" bob@example.org lrswipkxteacd alice@example.org lrs'], data
+alice = imaplib.IMAP4("127.0.0.1", port)
+alice.login("alice@example.org", "alice-pw")
+typ, data = alice.namespace()
+assert data == [b'(("" "/")) (("Shared/" "/")) NIL'], data
+typ, data = alice.list('""', '"Shared/*"')
+assert b'(\\HasNoChildren) "/" "Shared/bob@example.org/Projects"' in data, data
+typ, data = alice.myrights('"Shared/bob@example.org/Projects"')
+assert data == [b'"Shared/bob@example.org/Projects" lrs'], data
+typ, data = alice.select('"Shared/bob@example.org/Projects"')
+assert typ == "OK" and data == [b"1"], (typ, data)
+typ, data = alice.fetch("1", "(BODY[])")
+assert b"hello" in data[0][1], data
+typ, data = alice.store("1", "+FLAGS", "(\\Flagged)")
+assert typ == "NO" and b"NOPERM" in data[0], (typ, data)
+typ, data = alice.getacl('"Shared/bob@example.org/Projects"')
+assert typ == "NO", (typ, data)
+assert bob.deleteacl("Projects", "alice@example.org")[0] == "OK"
+typ, data = alice.list('""', '"Shared/*"')
+assert data == [None], data
+print("ok: imaplib setacl/getacl/myrights/namespace/deleteacl on a shared mailbox")
+"#;
+    script(Command::new("python3").args(["-c", program, &server.imap.to_string()]));
+}
