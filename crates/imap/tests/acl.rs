@@ -244,6 +244,15 @@ async fn read_only_without_rights_to_change_and_hidden_without_lookup() {
         let r = a.cmd(&cmd).await;
         assert!(tagged(&r).contains(" NO [NONEXISTENT]"), "{cmd}: {r:?}");
     }
+    // APPEND and COPY give no [TRYCREATE] hint in the shared namespace.
+    let r = a.cmd(&format!("x9 APPEND {PROJECTS} {{1+}}\r\nx")).await;
+    assert!(tagged(&r).starts_with("x9 NO [NONEXISTENT]"), "{r:?}");
+    let r = a
+        .cmd("x10 APPEND \"Shared/bob@example.org/Nothing\" {1+}\r\nx")
+        .await;
+    assert!(tagged(&r).starts_with("x10 NO [NONEXISTENT]"), "{r:?}");
+    let r = a.cmd("x11 APPEND Nothing {1+}\r\nx").await;
+    assert!(tagged(&r).starts_with("x11 NO [TRYCREATE]"), "{r:?}");
     let r = a.cmd("x7 SELECT Shared").await;
     assert!(tagged(&r).contains(" NO [CANNOT]"), "{r:?}");
     let r = a.cmd("x8 COPY 1 x").await;

@@ -63,8 +63,11 @@ pub(super) struct Resolved {
 
 /// Why a name did not resolve.
 pub(super) enum Refused {
-    /// No such mailbox, or one the session may not even know of (no `l`).
+    /// No such mailbox of the session's own.
     Missing,
+    /// No such mailbox in the shared namespace, or one the session may not even
+    /// know of (no `l`): always `[NONEXISTENT]`, never a hint to create it.
+    MissingShared,
     /// The session may know the mailbox but lacks a right the command needs.
     NoPerm(Rights),
     /// The name is the shared namespace or one of its user levels: no mailbox.
@@ -79,6 +82,7 @@ impl Refused {
     pub fn answer(self, missing: &str) -> Tagged {
         match self {
             Refused::Missing => Tagged::No(missing.to_string()),
+            Refused::MissingShared => Tagged::No(NONEXISTENT.to_string()),
             Refused::NoPerm(need) => Tagged::No(format!(
                 "[NOPERM] Permission denied (the right{} {} {} needed)",
                 if need.letters().len() > 1 { "s" } else { "" },
@@ -101,9 +105,10 @@ pub(super) const NONEXISTENT: &str = "[NONEXISTENT] Mailbox does not exist";
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Where a store-form name leads: `Shared/<owner>/<name>` is `<name>` of the
-    /// account `<owner>`, anything else is the session's own. Err(Namespace) for
-    /// `Shared` and `Shared/<owner>`, Err(Missing) for an unknown owner or the
-    /// session's own account under `Shared/`.
+    /// account `<owner>`, anything else is the session's own (so personal names
+    /// `Shared` and `Shared/...` are taken by the namespace). Err(Namespace) for
+    /// `Shared` and `Shared/<owner>`, Err(MissingShared) for an unknown owner or
+    /// the session's own account under `Shared/`.
     pub(super) async fn locate(&self, name: &str) -> Result<Result<Location, Refused>, Error> {
         let own = Location {
             account_id: self.account_id(),
@@ -123,10 +128,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(Err(Refused::Namespace));
         }
         let Some(account) = self.store.account(owner).await? else {
-            return Ok(Err(Refused::Missing));
+            return Ok(Err(Refused::MissingShared));
         };
         if account.id == self.account_id() {
-            return Ok(Err(Refused::Missing));
+            return Ok(Err(Refused::MissingShared));
         }
         if inner.is_empty() {
             return Ok(Err(Refused::Namespace));
@@ -169,7 +174,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .mailbox(location.account_id, &location.name)
             .await?
         else {
-            return Ok(Err(Refused::Missing));
+            return Ok(Err(if location.owner.is_some() {
+                Refused::MissingShared
+            } else {
+                Refused::Missing
+            }));
         };
         let rights = if location.owner.is_none() {
             Rights::ALL
@@ -180,7 +189,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(Err(if rights.contains(Rights::LOOKUP) {
                 Refused::NoPerm(need.difference(rights))
             } else {
-                Refused::Missing
+                Refused::MissingShared
             }));
         }
         let mut location = location;

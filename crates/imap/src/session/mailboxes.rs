@@ -220,10 +220,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if let Err(r) = self.resolve_name(&parent, Rights::CREATE).await? {
                 return Ok(r.answer(NONEXISTENT));
             }
-        } else if name == SHARED_ROOT {
-            return Ok(Tagged::No(format!(
-                "[CANNOT] {SHARED_ROOT} is the shared namespace"
-            )));
         }
         match self
             .store
@@ -291,10 +287,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if let Err(r) = self.resolve_name(&parent, Rights::CREATE).await? {
                 return Ok(r.answer(NONEXISTENT));
             }
-        } else if to == SHARED_ROOT {
-            return Ok(Tagged::No(format!(
-                "[CANNOT] {SHARED_ROOT} is the shared namespace"
-            )));
         }
         match self
             .store
