@@ -521,6 +521,134 @@ async fn mailboxes() {
 }
 
 #[tokio::test]
+async fn mailbox_acl() {
+    let s = Server::start(false).await;
+    let team = s.user("team@example.org").await;
+    let bob = s.user("bob@example.org").await;
+    s.store
+        .create_mailbox(team.id, "Projects/2026", None)
+        .await
+        .unwrap();
+    let acl = "/api/v1/accounts/team@example.org/mailboxes/Projects%2F2026/acl";
+    let (status, list) = json(s.get(acl).send().await.unwrap()).await;
+    assert_eq!((status, list), (200, json!([])));
+
+    // Granting shows up in the store's rights, the same ones IMAP's MYRIGHTS reports.
+    let (status, entry) = json(
+        s.put(&format!("{acl}/bob@example.org"), json!({"rights": "lrsc"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        entry,
+        json!({"identifier": "bob@example.org", "rights": "lrskx"})
+    );
+    let projects = s
+        .store
+        .mailbox(team.id, "Projects/2026")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.store
+            .my_rights(bob.id, projects.id)
+            .await
+            .unwrap()
+            .letters(),
+        "lrskx"
+    );
+    json(
+        s.put(&format!("{acl}/anyone"), json!({"rights": "l"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (_, list) = json(s.get(acl).send().await.unwrap()).await;
+    assert_eq!(
+        list,
+        json!([
+            {"identifier": "anyone", "rights": "l"},
+            {"identifier": "bob@example.org", "rights": "lrskx"},
+        ])
+    );
+
+    // PUT replaces; an empty set removes the entry.
+    json(
+        s.put(&format!("{acl}/bob@example.org"), json!({"rights": "lr"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (_, entry) = json(
+        s.put(&format!("{acl}/anyone"), json!({"rights": ""}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(entry["rights"], "");
+    let (_, list) = json(s.get(acl).send().await.unwrap()).await;
+    assert_eq!(
+        list,
+        json!([{"identifier": "bob@example.org", "rights": "lr"}])
+    );
+
+    // Errors: a letter that is no right, an unknown account, the owner itself, an
+    // unknown mailbox, a body that is no rights object, an entry that is not there.
+    let bad = expect_error(
+        s.put(&format!("{acl}/bob@example.org"), json!({"rights": "lrz"})),
+        400,
+    )
+    .await;
+    assert!(bad.contains("'z'"), "{bad}");
+    expect_error(
+        s.put(&format!("{acl}/nobody@example.org"), json!({"rights": "l"})),
+        400,
+    )
+    .await;
+    expect_error(
+        s.put(&format!("{acl}/team@example.org"), json!({"rights": "l"})),
+        409,
+    )
+    .await;
+    expect_error(
+        s.put(&format!("{acl}/-bob@example.org"), json!({"rights": "l"})),
+        400,
+    )
+    .await;
+    expect_error(
+        s.get("/api/v1/accounts/team@example.org/mailboxes/Nope/acl"),
+        404,
+    )
+    .await;
+    expect_error(
+        s.put(&format!("{acl}/bob@example.org"), json!({"letters": "l"})),
+        422,
+    )
+    .await;
+    let status = s
+        .delete(&format!("{acl}/bob@example.org"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    expect_error(s.delete(&format!("{acl}/bob@example.org")), 404).await;
+    assert!(
+        s.store
+            .my_rights(bob.id, projects.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn messages() {
     let s = Server::start(false).await;
     let alice = s.user("alice@example.org").await;
@@ -693,6 +821,15 @@ fn expected_routes(test_mode: bool) -> BTreeSet<(String, String)> {
         ("/api/v1/accounts/{address}", "patch"),
         ("/api/v1/accounts/{address}", "delete"),
         ("/api/v1/accounts/{address}/mailboxes", "get"),
+        ("/api/v1/accounts/{address}/mailboxes/{name}/acl", "get"),
+        (
+            "/api/v1/accounts/{address}/mailboxes/{name}/acl/{identifier}",
+            "put",
+        ),
+        (
+            "/api/v1/accounts/{address}/mailboxes/{name}/acl/{identifier}",
+            "delete",
+        ),
         (
             "/api/v1/accounts/{address}/mailboxes/{name}/messages",
             "get",
@@ -746,11 +883,13 @@ async fn assert_served(s: &Server, path: &str, method: &str) {
     let concrete = path
         .replace("{address}", "nobody@example.org")
         .replace("{name}", "INBOX")
-        .replace("{uid}", "1");
+        .replace("{uid}", "1")
+        .replace("{identifier}", "anyone");
     let request = match method {
         "get" => s.get(&concrete),
         "post" => s.post(&concrete, json!({})),
         "patch" => s.patch(&concrete, json!({})),
+        "put" => s.put(&concrete, json!({})),
         "delete" => s.delete(&concrete),
         other => panic!("unexpected method {other}"),
     };

@@ -3,6 +3,7 @@
 //! the published document is generated from exactly the routes served.
 
 mod accounts;
+mod acl;
 mod aliases;
 mod domains;
 mod mailboxes;
@@ -19,6 +20,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(aliases::router())
         .merge(mailboxes::router())
+        .merge(acl::router())
         .merge(messages::router())
         .merge(queue::router())
 }

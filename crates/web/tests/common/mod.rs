@@ -74,6 +74,12 @@ impl Server {
             .bearer_auth(TOKEN)
             .json(&body)
     }
+    pub fn put(&self, path: &str, body: Value) -> RequestBuilder {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+    }
     pub fn delete(&self, path: &str) -> RequestBuilder {
         self.client.delete(self.url(path)).bearer_auth(TOKEN)
     }
