@@ -31,6 +31,11 @@ use crate::mx::{LookupError, MxResolver, SystemResolver};
 
 /// How long a claimed message is held by this worker before another may take it.
 const LEASE: Duration = Duration::from_secs(15 * 60);
+/// How long one attempt of one message may take, all its destinations together.
+/// It ends well inside the [`LEASE`]: a message still being sent when its claim runs
+/// out could be claimed by another worker and sent twice. Destinations without an
+/// answer by then are retried later.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(12 * 60);
 /// How often the queue is looked at when nothing is due.
 const POLL: Duration = Duration::from_secs(1);
 /// Messages claimed per round.
@@ -54,6 +59,8 @@ pub struct RelayWorker {
     resolver: Option<Arc<dyn MxResolver>>,
     /// The port mail exchangers are reached on: 25, another one in tests.
     mx_port: u16,
+    /// [`ATTEMPT_LIMIT`], shorter in tests.
+    attempt_limit: Duration,
 }
 
 /// Where a group of recipients goes.
@@ -90,6 +97,7 @@ impl RelayWorker {
             config,
             resolver: None,
             mx_port: MX_PORT,
+            attempt_limit: ATTEMPT_LIMIT,
         }
     }
 
@@ -104,6 +112,13 @@ impl RelayWorker {
     /// listen on ephemeral ports.
     pub fn with_mx_port(mut self, port: u16) -> Self {
         self.mx_port = port;
+        self
+    }
+
+    /// Ends each attempt after `limit` instead of [`ATTEMPT_LIMIT`]: for tests of
+    /// destinations that never answer.
+    pub fn with_attempt_limit(mut self, limit: Duration) -> Self {
+        self.attempt_limit = limit;
         self
     }
 
@@ -179,38 +194,70 @@ impl RelayWorker {
         let queue = &self.config.queue;
         let delay = backoff(queue.retry_after, queue.max_retry_interval, entry.attempts);
         let mut attempt = QueueAttempt::default();
-        // A group refused for good is tried again one recipient at a time: lettre
-        // ends the transaction at the first refused RCPT, which says nothing about
-        // the other recipients.
-        let mut work: Vec<(Destination, Vec<String>, bool)> =
-            groups.into_iter().map(|(d, r)| (d, r, false)).collect();
-        while let Some((destination, recipients, single)) = work.pop() {
-            let result = self
-                .send(&destination, entry.sender.as_str(), &recipients, &job.raw)
-                .await;
-            match result {
-                SendResult::Delivered(response) => {
-                    info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, "relayed");
-                    attempt.delivered.extend(recipients);
-                }
-                SendResult::Permanent(_) if !single && recipients.len() > 1 => {
-                    for r in recipients {
-                        work.push((destination.clone(), vec![r], true));
+        // The destinations are tried side by side, so a slow one does not use up the
+        // attempt's time for the others; whatever has not answered by the limit is
+        // deferred.
+        let raw: Arc<[u8]> = Arc::from(job.raw.as_slice());
+        let mut unanswered = groups.clone();
+        let mut sends = tokio::task::JoinSet::new();
+        for (destination, recipients) in groups {
+            let worker = self.clone();
+            let sender = entry.sender.clone();
+            let raw = raw.clone();
+            sends.spawn(async move {
+                let results = worker
+                    .send_group(&destination, &sender, recipients, &raw)
+                    .await;
+                (destination, results)
+            });
+        }
+        let deadline = tokio::time::Instant::now() + self.attempt_limit;
+        loop {
+            let (destination, results) =
+                match tokio::time::timeout_at(deadline, sends.join_next()).await {
+                    Ok(Some(Ok(done))) => done,
+                    // A send that panicked leaves its destination unanswered.
+                    Ok(Some(Err(error))) => {
+                        warn!(queue_id = entry.id, %error, "a delivery task failed");
+                        continue;
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        sends.abort_all();
+                        break;
+                    }
+                };
+            unanswered.remove(&destination);
+            for (recipients, result) in results {
+                match result {
+                    SendResult::Delivered(response) => {
+                        info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, "relayed");
+                        attempt.delivered.extend(recipients);
+                    }
+                    SendResult::Permanent(response) => {
+                        info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, "refused for good; bouncing");
+                        attempt
+                            .failed
+                            .extend(recipients.into_iter().map(|r| (r, response.clone())));
+                    }
+                    SendResult::Temporary(response) => {
+                        info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, attempts = entry.attempts + 1, next_retry_in = %humantime_secs(delay), "temporary failure; will retry");
+                        attempt
+                            .deferred
+                            .extend(recipients.into_iter().map(|r| (r, response.clone())));
                     }
                 }
-                SendResult::Permanent(response) => {
-                    info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, "refused for good; bouncing");
-                    attempt
-                        .failed
-                        .extend(recipients.into_iter().map(|r| (r, response.clone())));
-                }
-                SendResult::Temporary(response) => {
-                    info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, attempts = entry.attempts + 1, next_retry_in = %humantime_secs(delay), "temporary failure; will retry");
-                    attempt
-                        .deferred
-                        .extend(recipients.into_iter().map(|r| (r, response.clone())));
-                }
             }
+        }
+        for (destination, recipients) in unanswered {
+            let response = format!(
+                "no answer from the {destination} within {}",
+                humantime_secs(self.attempt_limit)
+            );
+            info!(queue_id = entry.id, %destination, rcpts = ?recipients, %response, "attempt time limit; will retry");
+            attempt
+                .deferred
+                .extend(recipients.into_iter().map(|r| (r, response.clone())));
         }
         let now = unix_now();
         let expired = now.saturating_sub(entry.created_at) >= queue.expire_after.as_secs() as i64;
@@ -297,6 +344,29 @@ impl RelayWorker {
             Ok(how) => info!(queue_id = job.entry.id, %sender, how, "DSN sent"),
             Err(error) => warn!(queue_id = job.entry.id, %sender, %error, "cannot send the DSN"),
         }
+    }
+
+    /// Sends to one destination and says what became of each recipient. A group
+    /// refused for good is tried again one recipient at a time: lettre ends the
+    /// transaction at the first refused RCPT, which says nothing about the others.
+    async fn send_group(
+        &self,
+        destination: &Destination,
+        sender: &str,
+        recipients: Vec<String>,
+        raw: &[u8],
+    ) -> Vec<(Vec<String>, SendResult)> {
+        let result = self.send(destination, sender, &recipients, raw).await;
+        if !matches!(result, SendResult::Permanent(_)) || recipients.len() == 1 {
+            return vec![(recipients, result)];
+        }
+        let mut results = Vec::with_capacity(recipients.len());
+        for recipient in recipients {
+            let one = vec![recipient];
+            let result = self.send(destination, sender, &one, raw).await;
+            results.push((one, result));
+        }
+        results
     }
 
     /// Sends to one destination: the smarthost, or the domain's MX hosts in order

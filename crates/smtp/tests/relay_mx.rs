@@ -347,6 +347,69 @@ async fn a_temporary_dns_failure_keeps_the_message_queued() {
     finish(h, stop, task).await;
 }
 
+/// A domain whose exchanger takes the connection and never says a word: the attempt
+/// ends at its time limit (below the claim's lease, so no other worker can take the
+/// message while it is still being sent), the silent domain is deferred, and the
+/// other domain of the same message is delivered meanwhile, not after it.
+#[tokio::test]
+async fn a_silent_mx_is_deferred_at_the_attempt_limit_without_holding_the_others() {
+    let fast = Sink::new(0, false);
+    let (silent, port) = loop {
+        let silent = tokio::net::TcpListener::bind(("127.0.0.3", 0))
+            .await
+            .unwrap();
+        let port = silent.local_addr().unwrap().port();
+        if let Ok(listener) = TcpListener::bind(("127.0.0.2", port)) {
+            fast.serve("mx-fast.test", listener);
+            break (silent, port);
+        }
+    };
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let holder = held.clone();
+    let mute = tokio::spawn(async move {
+        while let Ok((stream, _)) = silent.accept().await {
+            holder.lock().unwrap().push(stream);
+        }
+    });
+    let dns = StaticResolver::new();
+    dns.set_mx("fast.test", &[(10, "mx.fast.test")])
+        .set_addresses("mx.fast.test", &[ip("127.0.0.2")])
+        .set_mx("silent.test", &[(10, "mx.silent.test")])
+        .set_addresses("mx.silent.test", &[ip("127.0.0.3")]);
+    let h = harness().await;
+    enqueue(&h, "two domains", &["y@silent.test", "x@fast.test"]).await;
+    let stop = CancellationToken::new();
+    let w = RelayWorker::new(h.store.clone(), h.config.clone())
+        .with_resolver(Arc::new(dns.clone()))
+        .with_mx_port(port)
+        .with_attempt_limit(Duration::from_secs(2));
+    let task = tokio::spawn(w.run(stop.clone()));
+    wait_for("the first attempt to be recorded", async || {
+        let q = h.store.queue_list().await.unwrap();
+        q.first().is_some_and(|e| e.attempts >= 1)
+    })
+    .await;
+    let received = fast.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].1, vec!["x@fast.test"]);
+    assert!(!held.lock().unwrap().is_empty(), "the silent MX was tried");
+    let entry = h.store.queue_list().await.unwrap().remove(0);
+    let left: Vec<&str> = entry
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(left, ["y@silent.test"]);
+    let error = entry.last_error.unwrap_or_default();
+    assert!(
+        error.contains("no answer from the MX of silent.test"),
+        "{error}"
+    );
+    assert!(h.inbox(&h.alice).await.is_empty(), "deferred, not bounced");
+    mute.abort();
+    finish(h, stop, task).await;
+}
+
 #[tokio::test]
 async fn a_5xx_from_the_mx_bounces_without_trying_the_next() {
     let (refusing, backup) = (Sink::new(0, true), Sink::new(0, false));
