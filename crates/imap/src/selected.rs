@@ -37,6 +37,9 @@ pub struct Selected {
     pub saved: Vec<u32>,
     /// Whether this session claims \Recent (a read-write IMAP4rev1 session).
     claims_recent: bool,
+    /// The session enabled QRESYNC: expunges go out as `* VANISHED uids`
+    /// (RFC 7162 §3.2.10) instead of `* n EXPUNGE`.
+    pub qresync: bool,
 }
 
 impl Selected {
@@ -64,6 +67,7 @@ impl Selected {
             keywords,
             saved: Vec::new(),
             claims_recent,
+            qresync: false,
         }
     }
 
@@ -198,7 +202,8 @@ impl Selected {
     }
 
     /// Removes messages this session expunged itself and writes their EXPUNGE
-    /// responses (EXPUNGE, UID EXPUNGE, MOVE, where they are required).
+    /// responses (EXPUNGE, UID EXPUNGE, MOVE, where they are required), or one
+    /// VANISHED response under QRESYNC (which renumbers the same way).
     pub fn expunged_by_us(&mut self, uids: &[u32], out: &mut Vec<u8>) {
         let mut indexes: Vec<usize> = uids.iter().filter_map(|&u| self.index_of(u)).collect();
         indexes.sort_unstable();
@@ -206,9 +211,14 @@ impl Selected {
         if indexes.is_empty() {
             return;
         }
-        // Each EXPUNGE shifts the later sequence numbers down by one (RFC 9051 §7.5.1).
-        for (removed, &i) in indexes.iter().enumerate() {
-            out.extend_from_slice(format!("* {} EXPUNGE\r\n", i - removed + 1).as_bytes());
+        if self.qresync {
+            let uids: Vec<u32> = indexes.iter().map(|&i| self.messages[i].uid).collect();
+            encode::vanished(out, false, &uids);
+        } else {
+            // Each EXPUNGE shifts the later sequence numbers down by one (RFC 9051 §7.5.1).
+            for (removed, &i) in indexes.iter().enumerate() {
+                out.extend_from_slice(format!("* {} EXPUNGE\r\n", i - removed + 1).as_bytes());
+            }
         }
         let gone: HashSet<u32> = indexes.iter().map(|&i| self.messages[i].uid).collect();
         self.messages.retain(|m| !gone.contains(&m.uid));
