@@ -231,23 +231,20 @@ async fn reconnect_with_qresync_select() {
         .await;
     assert!(!has(&r, "VANISHED") && has(&r, "(UID 3 FLAGS"), "{r:?}");
 
-    // Message sequence match data: 1->1 and 3->4 still hold, so the client
-    // knows every expunge up to UID 4; 2->2 does not, which stops the match.
+    // Message sequence match data is checked, but the expunge log is complete,
+    // so the answer stays exact (as Dovecot's): matching pairs narrow nothing.
+    for (tag, data) in [("r5", "(1,3 1,4)"), ("r6", "(1:2 1:2)")] {
+        let r = q
+            .cmd(&format!(
+                "{tag} SELECT INBOX (QRESYNC ({v} {m} 1:5 {data}))"
+            ))
+            .await;
+        assert!(has(&r, "* VANISHED (EARLIER) 2,5"), "{r:?}");
+    }
     let r = q
-        .cmd(&format!(
-            "r5 SELECT INBOX (QRESYNC ({v} {m} 1:5 (1,3 1,4)))"
-        ))
+        .cmd(&format!("r6b SELECT INBOX (QRESYNC ({v} {m} 1:5 (1:2 1)))"))
         .await;
-    assert!(
-        has(&r, "* VANISHED (EARLIER) 5") && !has(&r, "2,5"),
-        "{r:?}"
-    );
-    let r = q
-        .cmd(&format!(
-            "r6 SELECT INBOX (QRESYNC ({v} {m} 1:5 (1:2 1:2)))"
-        ))
-        .await;
-    assert!(has(&r, "* VANISHED (EARLIER) 2,5"), "{r:?}");
+    assert_eq!(status(&r), "BAD", "sets of different lengths: {r:?}");
 
     // Up to date, or another UIDVALIDITY: nothing to report.
     let r = q

@@ -89,21 +89,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// that were expunged after its MODSEQ, then FETCH UID FLAGS MODSEQ for the
     /// messages it knows that changed since.
     async fn resync(&self, sel: &Selected, q: &Qresync, out: &mut Vec<u8>) -> Result<(), Error> {
-        // Message sequence match data (RFC 7162 §3.2.5.2): each pair that still
-        // matches, in order, shows the client has seen every expunge up to that
-        // UID. The expunge log is complete (never trimmed), so this only shortens
-        // the answer; it cannot make it wrong.
-        let mut known_expunges_below = 0u32;
-        for (seq, uid) in q.seq_match_pairs() {
-            let matches = (seq as usize)
-                .checked_sub(1)
-                .filter(|&i| i < sel.messages().len())
-                .is_some_and(|i| sel.message(i).uid == uid);
-            if !matches {
-                break;
-            }
-            known_expunges_below = uid;
-        }
+        // Message sequence match data (RFC 7162 §3.2.5.2) lets a server that
+        // forgot old expunges narrow its answer. mailroom's expunge log is never
+        // trimmed (rows go only with their mailbox, and a mailbox made again gets
+        // a new UIDVALIDITY), so the log answers exactly for any MODSEQ and the
+        // pairs, checked by the parser, are not needed; Dovecot does the same.
         // UIDs still in the view were expunged after it was read: they go out as
         // plain VANISHED with the next update, not here (EARLIER does not renumber).
         let vanished: Vec<u32> = self
@@ -111,7 +101,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .expunged_since(sel.mailbox.id, q.modseq)
             .await?
             .into_iter()
-            .filter(|&u| u > known_expunges_below && q.knows(u) && sel.index_of(u).is_none())
+            .filter(|&u| q.knows(u) && sel.index_of(u).is_none())
             .collect();
         encode::vanished(out, true, &vanished);
         for (i, m) in sel.messages().iter().enumerate() {
