@@ -33,10 +33,16 @@ pub struct Selected {
     pub dirty: bool,
     /// Keywords announced in the last FLAGS response.
     keywords: BTreeSet<String>,
+    /// Keywords that came into the view since (STORE here or elsewhere, new
+    /// messages), to announce before the FETCH that shows them (RFC 9051 §7.3.5).
+    unannounced: Vec<String>,
     /// SEARCHRES saved result `$` (RFC 5182), as UIDs.
     pub saved: Vec<u32>,
     /// Whether this session claims \Recent (a read-write IMAP4rev1 session).
     claims_recent: bool,
+    /// The session enabled QRESYNC: expunges go out as `* VANISHED uids`
+    /// (RFC 7162 §3.2.10) instead of `* n EXPUNGE`.
+    pub qresync: bool,
 }
 
 impl Selected {
@@ -62,8 +68,10 @@ impl Selected {
             recent,
             dirty: false,
             keywords,
+            unannounced: Vec::new(),
             saved: Vec::new(),
             claims_recent,
+            qresync: false,
         }
     }
 
@@ -178,27 +186,35 @@ impl Selected {
     /// change feed does not report them twice.
     pub fn update_flags(&mut self, meta: &MessageMeta) {
         if let Some(i) = self.index_of(meta.uid) {
+            self.note_keywords(&meta.flags);
             self.messages[i] = meta.clone();
         }
     }
 
-    /// New keywords since the last FLAGS response: announces them.
-    pub fn announce_keywords(&mut self, out: &mut Vec<u8>) {
-        let before = self.keywords.len();
-        for m in &self.messages {
-            for k in &m.flags.keywords {
-                if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                    self.keywords.insert(k.clone());
-                }
+    /// Notes the keywords of `flags` the client has not been told about. Only
+    /// messages that change are looked at, never the whole mailbox.
+    fn note_keywords(&mut self, flags: &Flags) {
+        for k in &flags.keywords {
+            let known = |x: &String| x.eq_ignore_ascii_case(k);
+            if !self.keywords.iter().any(known) && !self.unannounced.iter().any(known) {
+                self.unannounced.push(k.clone());
             }
-        }
-        if self.keywords.len() != before {
-            self.flags_responses(out);
         }
     }
 
+    /// New keywords since the last FLAGS response: announces them, with
+    /// PERMANENTFLAGS, before any FETCH that shows them.
+    pub fn announce_keywords(&mut self, out: &mut Vec<u8>) {
+        if self.unannounced.is_empty() {
+            return;
+        }
+        self.keywords.extend(self.unannounced.drain(..));
+        self.flags_responses(out);
+    }
+
     /// Removes messages this session expunged itself and writes their EXPUNGE
-    /// responses (EXPUNGE, UID EXPUNGE, MOVE, where they are required).
+    /// responses (EXPUNGE, UID EXPUNGE, MOVE, where they are required), or one
+    /// VANISHED response under QRESYNC (which renumbers the same way).
     pub fn expunged_by_us(&mut self, uids: &[u32], out: &mut Vec<u8>) {
         let mut indexes: Vec<usize> = uids.iter().filter_map(|&u| self.index_of(u)).collect();
         indexes.sort_unstable();
@@ -206,9 +222,14 @@ impl Selected {
         if indexes.is_empty() {
             return;
         }
-        // Each EXPUNGE shifts the later sequence numbers down by one (RFC 9051 §7.5.1).
-        for (removed, &i) in indexes.iter().enumerate() {
-            out.extend_from_slice(format!("* {} EXPUNGE\r\n", i - removed + 1).as_bytes());
+        if self.qresync {
+            let uids: Vec<u32> = indexes.iter().map(|&i| self.messages[i].uid).collect();
+            encode::vanished(out, false, &uids);
+        } else {
+            // Each EXPUNGE shifts the later sequence numbers down by one (RFC 9051 §7.5.1).
+            for (removed, &i) in indexes.iter().enumerate() {
+                out.extend_from_slice(format!("* {} EXPUNGE\r\n", i - removed + 1).as_bytes());
+            }
         }
         let gone: HashSet<u32> = indexes.iter().map(|&i| self.messages[i].uid).collect();
         self.messages.retain(|m| !gone.contains(&m.uid));
@@ -242,8 +263,10 @@ impl Selected {
             let mut new = Vec::new();
             for meta in changes.changed {
                 if meta.uid > max_uid {
+                    self.note_keywords(&meta.flags);
                     new.push(meta);
                 } else if let Some(i) = self.index_of(meta.uid) {
+                    self.note_keywords(&meta.flags);
                     if self.messages[i].flags != meta.flags {
                         flag_changes.push(meta.uid);
                     }

@@ -106,6 +106,22 @@ fn imapclient_suite() {
 }
 
 #[test]
+fn imapclient_qresync() {
+    if !tool_available(
+        "python3 imapclient",
+        Command::new("python3").args(["-c", "import imapclient"]),
+    ) {
+        return;
+    }
+    let (_dir, server) = start(&[]);
+    script(
+        Command::new("python3")
+            .arg("tests/interop/imap/imapclient_qresync.py")
+            .env("IMAP_PORT", server.imap.to_string()),
+    );
+}
+
+#[test]
 fn python_smtplib_then_imaplib() {
     if !tool_available("python3", Command::new("python3").arg("--version")) {
         return;

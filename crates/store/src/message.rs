@@ -858,6 +858,20 @@ impl Store {
         })
     }
 
+    /// UIDs expunged from a mailbox after `modseq`, ascending: QRESYNC's VANISHED
+    /// (EARLIER) (RFC 7162 §3.2.5, §3.2.6). The expunge log is never trimmed (it
+    /// goes only with its mailbox), so the answer is complete for any `modseq`.
+    pub async fn expunged_since(&self, mailbox_id: MailboxId, modseq: u64) -> Result<Vec<u32>> {
+        let uids: Vec<i64> = sqlx::query_scalar(
+            "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+        )
+        .bind(mailbox_id)
+        .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(uids.into_iter().map(|u| u as u32).collect())
+    }
+
     /// SEARCH BODY (RFC 9051 §6.4.4): UIDs whose decoded body text contains `needle`,
     /// case-insensitively. Needles of three or more characters are answered by the
     /// FTS5 trigram index; shorter ones by a scan.

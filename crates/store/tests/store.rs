@@ -481,6 +481,42 @@ async fn uids_are_never_reused_and_modseq_always_grows() {
 }
 
 #[tokio::test]
+async fn expunged_since_lists_the_expunge_log_after_a_modseq() {
+    let (_dir, store) = open().await;
+    let alice = with_user(&store, "alice@example.org").await;
+    let mb = inbox(&store, &alice).await;
+    for i in 0..5 {
+        store
+            .deliver(message(&format!("m{i}"), "x"), &[alice.id])
+            .await
+            .unwrap();
+    }
+    let deleted = Flags::from_names(["\\Deleted"]).unwrap();
+    let start = store.mailbox_by_id(mb.id).await.unwrap().highest_modseq;
+    for uid in [2, 4] {
+        store
+            .store_flags(mb.id, vec![uid..=uid], FlagOp::Add, deleted.clone(), None)
+            .await
+            .unwrap();
+        store.expunge(mb.id, None).await.unwrap();
+    }
+    let middle = store.mailbox_by_id(mb.id).await.unwrap().highest_modseq - 1;
+    assert_eq!(
+        store.expunged_since(mb.id, start).await.unwrap(),
+        vec![2, 4]
+    );
+    assert_eq!(store.expunged_since(mb.id, 0).await.unwrap(), vec![2, 4]);
+    assert_eq!(store.expunged_since(mb.id, middle).await.unwrap(), vec![4]);
+    assert!(
+        store
+            .expunged_since(mb.id, u64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn flags_change_with_modseq_and_unchangedsince() {
     let (_dir, store) = open().await;
     let alice = with_user(&store, "alice@example.org").await;

@@ -27,6 +27,7 @@ done
 export IMAP_HOST=127.0.0.1 IMAP_PORT=$port
 python3 "$here/imaplib_suite.py"
 python3 "$here/imapclient_suite.py"
+python3 "$here/imapclient_qresync.py"
 if command -v mbsync >/dev/null 2>&1; then
     python3 "$here/mbsync_sync.py" 300
 else

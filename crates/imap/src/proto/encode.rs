@@ -163,6 +163,21 @@ pub fn sequence_set(numbers: &[u32]) -> String {
     out
 }
 
+/// `* VANISHED uids` (an expunge under QRESYNC, renumbering like EXPUNGE) or
+/// `* VANISHED (EARLIER) uids` (expunges before this session, no renumbering),
+/// RFC 7162 §3.2.10. `uids` ascending; nothing is written for none.
+pub fn vanished(out: &mut Vec<u8>, earlier: bool, uids: &[u32]) {
+    if uids.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b"* VANISHED ");
+    if earlier {
+        out.extend_from_slice(b"(EARLIER) ");
+    }
+    out.extend_from_slice(sequence_set(uids).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ mod properties {
             Just("("), Just(")"), Just("["), Just("]"), Just("<"), Just(">"), Just("{3}\r\nabc"), Just("~{2+}\r\nab"),
             Just("\""), Just("1:*"), Just("$"), Just("BODY.PEEK"), Just("HEADER.FIELDS"), Just("OR"), Just("NOT"),
             Just("RETURN"), Just("*"), Just("%"), Just("\\Seen"), Just("1-Jan-2020"), Just("{99}\r\n"), Just("."),
+            Just("SELECT"), Just("QRESYNC"), Just("CHANGEDSINCE"), Just("VANISHED"), Just("7"), Just("1:3,9"),
         ], 0..40)) {
             let _ = parse_command(tokens.concat().as_bytes());
         }
@@ -72,6 +73,39 @@ mod properties {
             let back = Rights::parse(shown.trim_matches('"')).map_err(|c| TestCaseError::fail(c.to_string()))?;
             prop_assert!(back.contains(rights));
             prop_assert_eq!(shown.trim_matches('"').replace(['c', 'd'], ""), rights.letters());
+        }
+
+        /// A QRESYNC select parameter whose UID sets the encoder wrote parses back to
+        /// the same UIDs and pairs; VANISHED writes the same set.
+        #[test]
+        fn qresync_parameter_round_trips(
+            mut uids in proptest::collection::vec(1u32..100_000, 1..60),
+            validity in 1u32..,
+            modseq in 0u64..=(i64::MAX as u64),
+            sample in 1usize..10,
+        ) {
+            uids.sort_unstable();
+            uids.dedup();
+            let k = sample.min(uids.len());
+            let seqs: Vec<u32> = (1..=k as u32).collect();
+            let cmd = format!(
+                "a SELECT INBOX (QRESYNC ({validity} {modseq} {} ({} {})))",
+                encode::sequence_set(&uids),
+                encode::sequence_set(&seqs),
+                encode::sequence_set(&uids[..k]),
+            );
+            let Ok(c) = parse_command(cmd.as_bytes()) else { return Err(TestCaseError::fail(cmd)) };
+            let CommandBody::Select { qresync: Some(q), .. } = c.body else { return Err(TestCaseError::fail("no QRESYNC")) };
+            prop_assert_eq!((q.uid_validity, q.modseq), (validity, modseq));
+            let known: Vec<u32> = q.known_uids.clone().unwrap_or_default().into_iter().flat_map(|(a, b)| a..=b).collect();
+            prop_assert_eq!(&known, &uids);
+            prop_assert!(uids.iter().all(|&u| q.knows(u)));
+            prop_assert!(uids.iter().all(|&u| uids.contains(&(u + 1)) || !q.knows(u + 1)));
+            let pairs: Vec<(u32, u32)> = q.seq_match_pairs().collect();
+            prop_assert_eq!(pairs, seqs.iter().copied().zip(uids[..k].iter().copied()).collect::<Vec<_>>());
+            let mut out = Vec::new();
+            encode::vanished(&mut out, true, &uids);
+            prop_assert_eq!(out, format!("* VANISHED (EARLIER) {}\r\n", encode::sequence_set(&uids)).into_bytes());
         }
 
         /// Modified UTF-7 round-trips every name.

@@ -536,17 +536,33 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 let mailbox = self.mailbox()?;
                 let mut condstore = false;
+                let mut qresync = None;
                 if self.eat(b' ') {
                     self.expect(b'(')?;
-                    if !self.eat_keyword("CONDSTORE") {
-                        return Err("unknown SELECT parameter (only CONDSTORE is supported)".into());
+                    loop {
+                        if self.eat_keyword("CONDSTORE") {
+                            condstore = true;
+                        } else if self.eat_keyword("QRESYNC ") {
+                            if qresync.is_some() {
+                                return Err("QRESYNC given twice".into());
+                            }
+                            qresync = Some(self.qresync()?);
+                        } else {
+                            return Err(
+                                "unknown SELECT parameter (CONDSTORE and QRESYNC are supported)"
+                                    .into(),
+                            );
+                        }
+                        if self.eat(b')') {
+                            break;
+                        }
+                        self.sp()?;
                     }
-                    self.expect(b')')?;
-                    condstore = true;
                 }
                 Ok(CommandBody::Select {
                     mailbox,
                     condstore,
+                    qresync,
                     read_only: name == "EXAMINE",
                 })
             }
@@ -1055,20 +1071,114 @@ impl<'a> Parser<'a> {
             attrs.push(self.fetch_attr()?);
         }
         let mut changed_since = None;
+        let mut vanished = false;
         if self.eat(b' ') {
             self.expect(b'(')?;
-            if !self.eat_keyword("CHANGEDSINCE ") {
-                return Err("unknown FETCH modifier (only CHANGEDSINCE is supported)".into());
+            loop {
+                if self.eat_keyword("CHANGEDSINCE ") {
+                    if changed_since.is_some() {
+                        return Err("CHANGEDSINCE given twice".into());
+                    }
+                    changed_since = Some(self.number64()?);
+                } else if self.eat_keyword("VANISHED") && matches!(self.peek(), Some(b' ' | b')')) {
+                    vanished = true;
+                } else {
+                    return Err(
+                        "unknown FETCH modifier (CHANGEDSINCE and VANISHED are supported)".into(),
+                    );
+                }
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
             }
-            changed_since = Some(self.number64()?);
-            self.expect(b')')?;
+        }
+        // RFC 7162 §3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE.
+        if vanished && !uid {
+            return Err("VANISHED is only allowed in UID FETCH".into());
+        }
+        if vanished && changed_since.is_none() {
+            return Err("VANISHED needs CHANGEDSINCE".into());
         }
         Ok(CommandBody::Fetch {
             uid,
             set,
             attrs,
             changed_since,
+            vanished,
         })
+    }
+
+    /// The inside of `QRESYNC (...)` after the keyword (RFC 7162 §3.2.5):
+    /// `(uidvalidity modseq [known-uids] [(known-sequence-set known-uid-set)])`.
+    fn qresync(&mut self) -> PResult<Qresync> {
+        self.expect(b'(')?;
+        let uid_validity = self.nz_number()?;
+        self.sp()?;
+        let modseq = self.number64()?;
+        let mut known_uids = None;
+        let mut seq_match = None;
+        if self.eat(b' ') && self.peek() != Some(b'(') {
+            let ranges = self.explicit_set("known-uids")?;
+            known_uids = Some(
+                SequenceSet::Ranges(
+                    ranges
+                        .iter()
+                        .map(|&(a, b)| (SeqNumber::Value(a), SeqNumber::Value(b)))
+                        .collect(),
+                )
+                .numbers(0),
+            );
+            self.eat(b' ');
+        }
+        if self.eat(b'(') {
+            let seqs = self.explicit_set("known-sequence-set")?;
+            self.sp()?;
+            let uids = self.explicit_set("known-uid-set")?;
+            self.expect(b')')?;
+            let count = |r: &[(u32, u32)]| -> Option<u64> {
+                let mut last = 0u32;
+                let mut n = 0u64;
+                for &(a, b) in r {
+                    // Both sets are ascending (RFC 7162 §3.2.5.2).
+                    if a <= last || b < a {
+                        return None;
+                    }
+                    last = b;
+                    n += u64::from(b - a) + 1;
+                }
+                Some(n)
+            };
+            match (count(&seqs), count(&uids)) {
+                (Some(a), Some(b)) if a == b => seq_match = Some((seqs, uids)),
+                (Some(_), Some(_)) => {
+                    return Err("message sequence match data: the two sets differ in length".into());
+                }
+                _ => return Err("message sequence match data must be ascending".into()),
+            }
+        }
+        self.expect(b')')?;
+        Ok(Qresync {
+            uid_validity,
+            modseq,
+            known_uids,
+            seq_match,
+        })
+    }
+
+    /// A sequence set of plain numbers (`*` and `$` are not allowed), as the
+    /// client wrote its ranges.
+    fn explicit_set(&mut self, what: &str) -> PResult<Vec<(u32, u32)>> {
+        match self.sequence_set()? {
+            SequenceSet::Ranges(r) => r
+                .into_iter()
+                .map(|(a, b)| match (a, b) {
+                    (SeqNumber::Value(a), SeqNumber::Value(b)) => Ok((a, b)),
+                    _ => Err(format!("{what} may not contain *")),
+                })
+                .collect(),
+            SequenceSet::Saved => Err(format!("{what} may not be $")),
+        }
     }
 
     fn fetch_attr(&mut self) -> PResult<FetchAttr> {
@@ -1315,7 +1425,8 @@ mod tests {
             CommandBody::Select {
                 mailbox: "inbox".into(),
                 read_only: false,
-                condstore: false
+                condstore: false,
+                qresync: None
             }
         );
         assert_eq!(
@@ -1323,9 +1434,68 @@ mod tests {
             CommandBody::Select {
                 mailbox: "a b".into(),
                 read_only: true,
-                condstore: true
+                condstore: true,
+                qresync: None
             }
         );
+        assert_eq!(
+            parse("x SELECT INBOX (QRESYNC (67890007 90060115194045000 41,43:211,214:541))"),
+            CommandBody::Select {
+                mailbox: "INBOX".into(),
+                read_only: false,
+                condstore: false,
+                qresync: Some(Qresync {
+                    uid_validity: 67890007,
+                    modseq: 90060115194045000,
+                    known_uids: Some(vec![(41, 41), (43, 211), (214, 541)]),
+                    seq_match: None,
+                })
+            }
+        );
+        assert_eq!(
+            parse("x EXAMINE INBOX (CONDSTORE qresync (9 0 (1:3,7 10:12,20)))"),
+            CommandBody::Select {
+                mailbox: "INBOX".into(),
+                read_only: true,
+                condstore: true,
+                qresync: Some(Qresync {
+                    uid_validity: 9,
+                    modseq: 0,
+                    known_uids: None,
+                    seq_match: Some((vec![(1, 3), (7, 7)], vec![(10, 12), (20, 20)])),
+                })
+            }
+        );
+        let CommandBody::Select {
+            qresync: Some(q), ..
+        } = parse("x SELECT INBOX (QRESYNC (9 5 5:1,9 (2,4 7,9)))")
+        else {
+            panic!("no QRESYNC")
+        };
+        assert_eq!(q.known_uids, Some(vec![(1, 5), (9, 9)]));
+        assert_eq!(
+            q.seq_match_pairs().collect::<Vec<_>>(),
+            vec![(2, 7), (4, 9)]
+        );
+        assert!(q.knows(3) && q.knows(9) && !q.knows(6) && !q.knows(10));
+        for bad in [
+            "x SELECT INBOX (QRESYNC)",
+            "x SELECT INBOX (QRESYNC ())",
+            "x SELECT INBOX (QRESYNC (0 5))",
+            "x SELECT INBOX (QRESYNC (9))",
+            "x SELECT INBOX (QRESYNC (9 5 1:*))",
+            "x SELECT INBOX (QRESYNC (9 5 $))",
+            "x SELECT INBOX (QRESYNC (9 5 1:9 (1:3 4:5)))",
+            "x SELECT INBOX (QRESYNC (9 5 1:9 (3,1 4,5)))",
+            "x SELECT INBOX (QRESYNC (9 5 1:9 (1,2 4,*)))",
+            "x SELECT INBOX (QRESYNC (9 5 1:9 (1,2 4,5))",
+            "x SELECT INBOX (QRESYNC (9 5) QRESYNC (9 5))",
+            "x SELECT INBOX (QRESYNC (9 18446744073709551616))",
+            "x SELECT INBOX (CONDSTORE FOO)",
+            "x SELECT INBOX ()",
+        ] {
+            assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+        }
         assert_eq!(
             parse("x CREATE Foo (USE (\\Sent))"),
             CommandBody::Create {
@@ -1648,6 +1818,40 @@ mod tests {
         );
         assert_eq!(messages[1].data, b"a\0b");
         assert!(bad("a APPEND x {3}\r\na\0b").message.contains("NUL"));
+        for (cmd, since, vanished) in [
+            (
+                "a UID FETCH 1:* FLAGS (CHANGEDSINCE 7 VANISHED)",
+                Some(7),
+                true,
+            ),
+            (
+                "a UID FETCH 1:* FLAGS (vanished changedsince 7)",
+                Some(7),
+                true,
+            ),
+            ("a UID FETCH 1:* FLAGS (CHANGEDSINCE 7)", Some(7), false),
+            ("a FETCH 1:* FLAGS (CHANGEDSINCE 0)", Some(0), false),
+        ] {
+            let CommandBody::Fetch {
+                changed_since,
+                vanished: v,
+                ..
+            } = parse(cmd)
+            else {
+                panic!("{cmd}")
+            };
+            assert_eq!((changed_since, v), (since, vanished), "{cmd}");
+        }
+        for cmd in [
+            "a FETCH 1:* FLAGS (CHANGEDSINCE 7 VANISHED)",
+            "a UID FETCH 1:* FLAGS (VANISHED)",
+            "a UID FETCH 1:* FLAGS (CHANGEDSINCE 7 VANISHEDX)",
+            "a UID FETCH 1:* FLAGS (CHANGEDSINCE 7 CHANGEDSINCE 8)",
+            "a UID FETCH 1:* FLAGS (CHANGEDSINCE 7 )",
+            "a UID FETCH 1:* FLAGS ()",
+        ] {
+            assert!(parse_command(cmd.as_bytes()).is_err(), "{cmd}");
+        }
         assert_eq!(
             parse("a UID STORE 1:* (UNCHANGEDSINCE 12) +FLAGS.SILENT (\\Deleted $Junk)"),
             CommandBody::Store {

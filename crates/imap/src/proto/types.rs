@@ -62,6 +62,48 @@ impl SequenceSet {
     }
 }
 
+/// Message sequence match data: (known-sequence-set, known-uid-set) as ranges.
+pub type SeqMatch = (Vec<(u32, u32)>, Vec<(u32, u32)>);
+
+/// The QRESYNC parameter of SELECT/EXAMINE (RFC 7162 §3.2.5): what the client
+/// remembers of the mailbox from an earlier session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uid_validity: u32,
+    /// The last MODSEQ the client saw (HIGHESTMODSEQ of its last sync).
+    pub modseq: u64,
+    /// The UIDs the client knows, as ascending, merged ranges (no `*`); None
+    /// means every UID.
+    pub known_uids: Option<Vec<(u32, u32)>>,
+    /// Message sequence match data (RFC 7162 §3.2.5.2): sequence numbers and the
+    /// UIDs the client believes they have, as ranges in the client's order. The
+    /// parser checks both name the same count of numbers, ascending.
+    pub seq_match: Option<SeqMatch>,
+}
+
+impl Qresync {
+    /// The (sequence number, UID) pairs of the match data, in order, lazily
+    /// (the ranges may name billions of numbers).
+    pub fn seq_match_pairs(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let expand = |r: &[(u32, u32)]| -> Vec<std::ops::RangeInclusive<u32>> {
+            r.iter().map(|&(a, b)| a..=b).collect()
+        };
+        let (seqs, uids) = match &self.seq_match {
+            Some((s, u)) => (expand(s), expand(u)),
+            None => (Vec::new(), Vec::new()),
+        };
+        seqs.into_iter().flatten().zip(uids.into_iter().flatten())
+    }
+
+    /// Whether the client listed `uid` among the UIDs it knows.
+    pub fn knows(&self, uid: u32) -> bool {
+        self.known_uids.as_ref().is_none_or(|r| {
+            let i = r.partition_point(|&(_, b)| b < uid);
+            r.get(i).is_some_and(|&(a, _)| a <= uid)
+        })
+    }
+}
+
 /// A FETCH data item (RFC 9051 §6.4.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchAttr {
@@ -246,6 +288,8 @@ pub enum CommandBody {
         read_only: bool,
         /// `(CONDSTORE)` select parameter (RFC 7162 §3.1.8).
         condstore: bool,
+        /// `(QRESYNC (...))` select parameter (RFC 7162 §3.2.5).
+        qresync: Option<Qresync>,
     },
     Create {
         mailbox: WireName,
@@ -296,6 +340,9 @@ pub enum CommandBody {
         attrs: Vec<FetchAttr>,
         /// `(CHANGEDSINCE n)` (RFC 7162 §3.1.4.1).
         changed_since: Option<u64>,
+        /// The `VANISHED` modifier of UID FETCH (RFC 7162 §3.2.6); the parser
+        /// accepts it only with `uid` and `changed_since`.
+        vanished: bool,
     },
     Store {
         uid: bool,

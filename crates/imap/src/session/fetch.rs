@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use mailroom_store::{FlagOp, Flags, MessageInfo, uid_ranges};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{CmdResult, Session, Tagged};
+use super::{CmdResult, Error, Session, Tagged};
 use crate::proto::encode;
 use crate::proto::types::{FetchAttr, SequenceSet};
 
@@ -37,15 +37,56 @@ fn part_label(part: &[u32]) -> String {
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// UID FETCH (CHANGEDSINCE m VANISHED) (RFC 7162 §3.2.6): `* VANISHED
+    /// (EARLIER)` for the UIDs of `set` expunged after `since`, before the FETCH
+    /// responses. `*` stands for UIDNEXT - 1 here, so expunges at the end of the
+    /// mailbox are reported too. UIDs still in this session's view (expunged
+    /// elsewhere, not yet reported) are left to the plain VANISHED at the end of
+    /// the command, which renumbers.
+    async fn vanished_earlier(&mut self, set: &SequenceSet, since: u64) -> Result<(), Error> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(());
+        };
+        let largest = sel
+            .mailbox
+            .uid_next
+            .saturating_sub(1)
+            .max(sel.messages().last().map_or(0, |m| m.uid));
+        let ranges = if *set == SequenceSet::Saved {
+            let mut saved = sel.saved.clone();
+            saved.sort_unstable();
+            uid_ranges(&saved)
+                .into_iter()
+                .map(|r| (*r.start(), *r.end()))
+                .collect()
+        } else {
+            set.numbers(largest)
+        };
+        let expunged = self.store.expunged_since(sel.mailbox.id, since).await?;
+        let vanished: Vec<u32> = expunged
+            .into_iter()
+            .filter(|&u| {
+                let i = ranges.partition_point(|&(_, b)| b < u);
+                ranges.get(i).is_some_and(|&(a, _)| a <= u) && sel.index_of(u).is_none()
+            })
+            .collect();
+        encode::vanished(&mut self.out, true, &vanished);
+        Ok(())
+    }
+
     pub(super) async fn fetch(
         &mut self,
         uid: bool,
         set: &SequenceSet,
         mut attrs: Vec<FetchAttr>,
         changed_since: Option<u64>,
+        vanished: bool,
     ) -> CmdResult {
         if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
             self.enable_condstore();
+        }
+        if vanished && let Some(since) = changed_since {
+            self.vanished_earlier(set, since).await?;
         }
         let indexes = {
             let Some(sel) = self.selected.as_ref() else {

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::acl::{NONEXISTENT, SHARED_ROOT, display_name};
 use super::{CmdResult, Error, Session, State, Tagged};
 use crate::proto::encode;
-use crate::proto::types::{AppendMessage, ListReturn, ListSelection, StatusItem};
+use crate::proto::types::{AppendMessage, ListReturn, ListSelection, Qresync, StatusItem};
 use crate::selected::Selected;
 
 /// `*` matches anything, `%` anything but the delimiter (RFC 9051 §6.3.9).
@@ -84,7 +84,49 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.mailbox_name(wire)
     }
 
-    pub(super) async fn select(&mut self, wire: &str, read_only: bool) -> CmdResult {
+    /// The QRESYNC part of SELECT/EXAMINE (RFC 7162 §3.2.5.1), when the client's
+    /// UIDVALIDITY is still valid: `* VANISHED (EARLIER)` for the UIDs it knows
+    /// that were expunged after its MODSEQ, then FETCH UID FLAGS MODSEQ for the
+    /// messages it knows that changed since.
+    async fn resync(&self, sel: &Selected, q: &Qresync, out: &mut Vec<u8>) -> Result<(), Error> {
+        // Message sequence match data (RFC 7162 §3.2.5.2) lets a server that
+        // forgot old expunges narrow its answer. mailroom's expunge log is never
+        // trimmed (rows go only with their mailbox, and a mailbox made again gets
+        // a new UIDVALIDITY), so the log answers exactly for any MODSEQ and the
+        // pairs, checked by the parser, are not needed; Dovecot does the same.
+        // UIDs still in the view were expunged after it was read: they go out as
+        // plain VANISHED with the next update, not here (EARLIER does not renumber).
+        let vanished: Vec<u32> = self
+            .store
+            .expunged_since(sel.mailbox.id, q.modseq)
+            .await?
+            .into_iter()
+            .filter(|&u| q.knows(u) && sel.index_of(u).is_none())
+            .collect();
+        encode::vanished(out, true, &vanished);
+        for (i, m) in sel.messages().iter().enumerate() {
+            if m.modseq > q.modseq && q.knows(m.uid) {
+                out.extend_from_slice(
+                    format!(
+                        "* {} FETCH (UID {} FLAGS {} MODSEQ ({}))\r\n",
+                        i + 1,
+                        m.uid,
+                        encode::flag_list(&m.flags, !self.rev2 && sel.is_recent(m.uid)),
+                        m.modseq
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn select(
+        &mut self,
+        wire: &str,
+        read_only: bool,
+        qresync: Option<&Qresync>,
+    ) -> CmdResult {
         let examine = read_only;
         // Selecting (even unsuccessfully) closes the current mailbox without expunging.
         // [CLOSED] (RFC 9051 §7.1, RFC 7162); Dovecot sends it to IMAP4rev1 clients too.
@@ -131,6 +173,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // Changes committed since we read the index arrive through the feed.
         while self.changes.try_recv().is_ok() {}
         let mut sel = Selected::new(mailbox, read_only, messages, recent, claims_recent);
+        sel.qresync = self.qresync;
         sel.rights = resolved.rights;
         sel.display_name = resolved.location.display();
         sel.dirty = true;
@@ -166,6 +209,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             out.extend_from_slice(b"* LIST () \"/\" ");
             self.write_mailbox(&mut out, &sel.display_name);
             out.extend_from_slice(b"\r\n");
+        }
+        if let Some(q) = qresync
+            && q.uid_validity == sel.mailbox.uid_validity
+        {
+            self.resync(&sel, q, &mut out).await?;
         }
         self.out.extend_from_slice(&out);
         self.selected = Some(sel);

@@ -143,6 +143,9 @@ pub(crate) struct Session<R, W> {
     rev2: bool,
     /// CONDSTORE enabled (RFC 7162 §3.1): MODSEQ in every FETCH with FLAGS.
     condstore: bool,
+    /// ENABLE QRESYNC (RFC 7162 §3.2): expunges are reported as VANISHED, and
+    /// SELECT/EXAMINE and UID FETCH take their QRESYNC forms.
+    qresync: bool,
     /// UTF-8 mailbox names and strings (UTF8=ACCEPT, implied by IMAP4rev2).
     utf8: bool,
     changes: broadcast::Receiver<Change>,
@@ -151,7 +154,7 @@ pub(crate) struct Session<R, W> {
 }
 
 const BASE_CAPS: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE";
-const AUTH_CAPS: &str = "CONDSTORE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND UTF8=ACCEPT STATUS=SIZE ACL RIGHTS=texk";
+const AUTH_CAPS: &str = "CONDSTORE QRESYNC NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND UTF8=ACCEPT STATUS=SIZE ACL RIGHTS=texk";
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub fn new(
@@ -188,6 +191,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             rev2: false,
             utf8: false,
             condstore: false,
+            qresync: false,
             changes,
             out: Vec::new(),
         }
@@ -485,11 +489,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 mailbox,
                 read_only,
                 condstore,
+                qresync,
             } => {
+                // RFC 7162 §3.2.5: the QRESYNC parameter needs ENABLE QRESYNC first.
+                // BAD before anything happens: the current mailbox stays selected.
+                if qresync.is_some() && !self.qresync {
+                    return Ok(Tagged::Bad(
+                        "QRESYNC parameter without ENABLE QRESYNC first".into(),
+                    ));
+                }
                 if condstore {
                     self.enable_condstore();
                 }
-                self.select(&mailbox, read_only).await
+                self.select(&mailbox, read_only, qresync.as_ref()).await
             }
             CommandBody::Create {
                 mailbox,
@@ -523,7 +535,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 set,
                 attrs,
                 changed_since,
-            } => self.fetch(uid, &set, attrs, changed_since).await,
+                vanished,
+            } => {
+                // RFC 7162 §3.2.6: VANISHED needs ENABLE QRESYNC first.
+                if vanished && !self.qresync {
+                    return Ok(Tagged::Bad(
+                        "VANISHED modifier without ENABLE QRESYNC first".into(),
+                    ));
+                }
+                self.fetch(uid, &set, attrs, changed_since, vanished).await
+            }
             CommandBody::Store {
                 uid,
                 set,
@@ -812,6 +833,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             } else if cap.eq_ignore_ascii_case("CONDSTORE") && !self.condstore {
                 self.enable_condstore();
                 enabled.push("CONDSTORE");
+            } else if cap.eq_ignore_ascii_case("QRESYNC") && !self.qresync {
+                // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3); ENABLED names only
+                // what was asked for.
+                self.enable_condstore();
+                self.qresync = true;
+                enabled.push("QRESYNC");
             } else if cap.eq_ignore_ascii_case("UTF8=ACCEPT") && !self.utf8 {
                 self.utf8 = true;
                 enabled.push("UTF8=ACCEPT");
