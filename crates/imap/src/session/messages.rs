@@ -6,6 +6,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::acl::Refused;
 use super::{CmdResult, Session, State, Tagged};
+use crate::proto::encode;
+use crate::proto::types::SequenceSet;
 
 /// The rights a STORE of `flags` calls on (RFC 4314 §4): `s` for \Seen, `t` for
 /// \Deleted, `w` for the others; replacing the flags touches all three.
@@ -27,8 +29,6 @@ fn rights_for_store(op: FlagOp, flags: &Flags) -> Rights {
     }
     need
 }
-use crate::proto::encode;
-use crate::proto::types::SequenceSet;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// The UIDs a sequence set names in the selected mailbox, or the BAD for it.
