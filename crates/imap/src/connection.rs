@@ -323,6 +323,8 @@ const KNOWN_COMMANDS: &[&str] = &[
     "COPY",
     "MOVE",
     "UID",
+    "SORT",
+    "THREAD",
 ];
 
 fn refusal(head: &[u8], text: &str) -> String {

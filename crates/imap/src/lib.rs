@@ -36,6 +36,7 @@
 
 mod connection;
 pub mod proto;
+pub mod rfc5256;
 mod selected;
 mod session;
 

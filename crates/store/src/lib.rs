@@ -16,6 +16,7 @@ mod mailbox;
 mod message;
 mod queue;
 mod scram;
+mod sort;
 mod types;
 mod writer;
 
@@ -32,6 +33,7 @@ pub use error::{Result, StoreError};
 pub use message::{FlagUpdate, UidRange, uid_ranges};
 pub use queue::{QueueAttempt, QueueEntry, QueueJob, QueuedRecipient, Submitted};
 pub use scram::{SCRAM_ITERATIONS, ScramCredentials, hmac_sha256};
+pub use sort::SortData;
 pub use types::*;
 
 use writer::Writer;

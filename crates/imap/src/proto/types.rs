@@ -109,6 +109,8 @@ impl FetchAttr {
     }
 }
 
+/// SORT criteria and THREAD algorithms (RFC 5256, RFC 5957).
+pub use crate::rfc5256::{SortCriterion, SortKey, ThreadAlgorithm};
 /// STORE's flag operation.
 pub use mailroom_store::FlagOp;
 /// RFC 4314 rights and how SETACL changes them.
@@ -337,6 +339,19 @@ pub enum CommandBody {
     },
     /// RFC 4314 §3.5.
     MyRights(WireName),
+    /// SORT and UID SORT (RFC 5256 §3); `returns` is ESORT's RETURN (RFC 5267 §3.2).
+    Sort {
+        uid: bool,
+        returns: Option<Vec<SearchReturn>>,
+        criteria: Vec<SortCriterion>,
+        key: SearchKey,
+    },
+    /// THREAD and UID THREAD (RFC 5256 §3).
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        key: SearchKey,
+    },
 }
 
 impl CommandBody {
@@ -382,6 +397,8 @@ impl CommandBody {
             CommandBody::GetAcl(_) => "GETACL",
             CommandBody::ListRights { .. } => "LISTRIGHTS",
             CommandBody::MyRights(_) => "MYRIGHTS",
+            CommandBody::Sort { .. } => "SORT",
+            CommandBody::Thread { .. } => "THREAD",
         }
     }
 }
@@ -397,6 +414,8 @@ impl CommandBody {
             CommandBody::Copy { uid: true, .. } => "UID COPY",
             CommandBody::Move { uid: true, .. } => "UID MOVE",
             CommandBody::Expunge { uids: Some(_) } => "UID EXPUNGE",
+            CommandBody::Sort { uid: true, .. } => "UID SORT",
+            CommandBody::Thread { uid: true, .. } => "UID THREAD",
             other => other.name(),
         }
     }
@@ -445,6 +464,10 @@ pub const COMMAND_NAMES: &[&str] = &[
     "UID COPY",
     "UID MOVE",
     "UID EXPUNGE",
+    "SORT",
+    "THREAD",
+    "UID SORT",
+    "UID THREAD",
 ];
 
 /// A tagged command.

@@ -7,6 +7,7 @@ mod fetch;
 mod mailboxes;
 mod messages;
 mod search;
+mod sort;
 
 use std::io;
 use std::net::IpAddr;
@@ -213,6 +214,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         } else {
             caps.push(' ');
             caps.push_str(AUTH_CAPS);
+            caps.push(' ');
+            caps.push_str(sort::CAPS);
         }
         caps
     }
@@ -316,7 +319,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | CommandBody::Store { uid, .. }
             | CommandBody::Search { uid, .. }
             | CommandBody::Copy { uid, .. }
-            | CommandBody::Move { uid, .. } => *uid,
+            | CommandBody::Move { uid, .. }
+            | CommandBody::Sort { uid, .. }
+            | CommandBody::Thread { uid, .. } => *uid,
             _ => true,
         };
         let result = if !self.valid_in_state(&body) {
@@ -443,7 +448,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | Fetch { .. }
             | Store { .. }
             | Copy { .. }
-            | Move { .. } => self.state == State::Selected,
+            | Move { .. }
+            | Sort { .. }
+            | Thread { .. } => self.state == State::Selected,
         }
     }
 
@@ -553,6 +560,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 identifier,
             } => self.list_rights(&mailbox, &identifier).await,
             CommandBody::MyRights(mailbox) => self.my_rights(&mailbox).await,
+            CommandBody::Sort {
+                uid,
+                returns,
+                criteria,
+                key,
+            } => self.sort(tag, uid, returns, &criteria, key).await,
+            CommandBody::Thread {
+                uid,
+                algorithm,
+                key,
+            } => self.thread(uid, algorithm, key).await,
         }
     }
 
