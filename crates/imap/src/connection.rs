@@ -325,6 +325,9 @@ const KNOWN_COMMANDS: &[&str] = &[
     "UID",
     "SORT",
     "THREAD",
+    "GETQUOTA",
+    "GETQUOTAROOT",
+    "SETQUOTA",
 ];
 
 fn refusal(head: &[u8], text: &str) -> String {

@@ -3,7 +3,7 @@
 //! SPECIAL-USE (RFC 6154), ESEARCH/SEARCHRES (RFC 4731/5182), BINARY (RFC 3516),
 //! MULTIAPPEND (RFC 3502), UIDPLUS (RFC 4315), MOVE (RFC 6851), ID (RFC 2971),
 //! ENABLE (RFC 5161), SASL-IR (RFC 4959), ACL (RFC 4314), SORT and THREAD (RFC 5256)
-//! with ESORT (RFC 5267) and SORT=DISPLAY (RFC 5957).
+//! with ESORT (RFC 5267) and SORT=DISPLAY (RFC 5957), QUOTA (RFC 9208).
 //!
 //! Input is one complete command as the framing layer assembled it: the lines
 //! without the final CRLF, with every literal left in wire form (`{n}` CRLF and
@@ -654,6 +654,15 @@ impl<'a> Parser<'a> {
             "SEARCH" => self.search(false),
             "SORT" => self.sort(false),
             "THREAD" => self.thread(false),
+            "GETQUOTA" => {
+                self.sp()?;
+                Ok(CommandBody::GetQuota(self.astring_utf8()?))
+            }
+            "GETQUOTAROOT" => {
+                self.sp()?;
+                Ok(CommandBody::GetQuotaRoot(self.mailbox()?))
+            }
+            "SETQUOTA" => self.set_quota(),
             "FETCH" => self.fetch(false),
             "STORE" => self.store(false),
             "COPY" | "MOVE" => {
@@ -971,6 +980,27 @@ impl<'a> Parser<'a> {
             algorithm,
             key,
         })
+    }
+
+    /// SETQUOTA (RFC 9208 §4.1.3): `root SP "(" [name SP number *(SP name SP number)] ")"`.
+    fn set_quota(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let root = self.astring_utf8()?;
+        self.sp()?;
+        self.expect(b'(')?;
+        let mut limits = Vec::new();
+        if !self.eat(b')') {
+            loop {
+                let name = self.atom()?.to_ascii_uppercase();
+                self.sp()?;
+                limits.push((name, self.number64()?));
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
+            }
+        }
+        Ok(CommandBody::SetQuota { root, limits })
     }
 
     /// The charset SORT and THREAD require, then SP.

@@ -352,6 +352,15 @@ pub enum CommandBody {
         algorithm: ThreadAlgorithm,
         key: SearchKey,
     },
+    /// RFC 9208 §4.1.1: a quota root's resources.
+    GetQuota(String),
+    /// RFC 9208 §4.1.2: a mailbox's quota roots.
+    GetQuotaRoot(WireName),
+    /// RFC 9208 §4.1.3: resource names (upper-cased) and limits.
+    SetQuota {
+        root: String,
+        limits: Vec<(String, u64)>,
+    },
 }
 
 impl CommandBody {
@@ -399,6 +408,9 @@ impl CommandBody {
             CommandBody::MyRights(_) => "MYRIGHTS",
             CommandBody::Sort { .. } => "SORT",
             CommandBody::Thread { .. } => "THREAD",
+            CommandBody::GetQuota(_) => "GETQUOTA",
+            CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
+            CommandBody::SetQuota { .. } => "SETQUOTA",
         }
     }
 }
@@ -468,6 +480,9 @@ pub const COMMAND_NAMES: &[&str] = &[
     "THREAD",
     "UID SORT",
     "UID THREAD",
+    "GETQUOTA",
+    "GETQUOTAROOT",
+    "SETQUOTA",
 ];
 
 /// A tagged command.

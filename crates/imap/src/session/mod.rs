@@ -6,6 +6,7 @@ mod acl;
 mod fetch;
 mod mailboxes;
 mod messages;
+mod quota;
 mod search;
 mod sort;
 
@@ -216,6 +217,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             caps.push_str(AUTH_CAPS);
             caps.push(' ');
             caps.push_str(sort::CAPS);
+            caps.push(' ');
+            caps.push_str(quota::CAPS);
         }
         caps
     }
@@ -439,6 +442,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | GetAcl(_)
             | ListRights { .. }
             | MyRights(_)
+            | GetQuota(_)
+            | GetQuotaRoot(_)
+            | SetQuota { .. }
             | Idle => self.state != State::NotAuthenticated,
             Check
             | Close
@@ -571,6 +577,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 algorithm,
                 key,
             } => self.thread(uid, algorithm, key).await,
+            CommandBody::GetQuota(root) => self.get_quota(&root).await,
+            CommandBody::GetQuotaRoot(mailbox) => self.get_quota_root(&mailbox).await,
+            CommandBody::SetQuota { limits, .. } => Ok(self.set_quota(&limits)),
         }
     }
 
