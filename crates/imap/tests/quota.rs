@@ -271,3 +271,35 @@ async fn shared_quota_root_needs_read() {
     let r = c.cmd(&format!("c GETQUOTA \"{BOB}\"")).await;
     assert!(tagged(&r).starts_with("c NO [NONEXISTENT]"), "{r:?}");
 }
+
+#[tokio::test]
+async fn status_deleted_storage() {
+    let s = start().await;
+    s.deliver(&message(3000)).await;
+    s.deliver(&message(5000)).await;
+    s.deliver(&message(700)).await;
+    let mut c = s.login().await;
+    let r = c.cmd("a STATUS INBOX (DELETED-STORAGE)").await;
+    assert_eq!(
+        untagged(&r, "STATUS"),
+        ["* STATUS \"INBOX\" (DELETED-STORAGE 0)"],
+        "{r:?}"
+    );
+    c.select("INBOX").await;
+    c.cmd("b STORE 2:3 +FLAGS.SILENT (\\Deleted)").await;
+    let r = c.cmd("c STATUS INBOX (DELETED DELETED-STORAGE)").await;
+    assert_eq!(
+        untagged(&r, "STATUS"),
+        ["* STATUS \"INBOX\" (DELETED 2 DELETED-STORAGE 5)"],
+        "{r:?}"
+    );
+    c.cmd("d EXPUNGE").await;
+    let r = c.cmd("e GETQUOTAROOT INBOX").await;
+    assert_eq!(status(&r), "OK", "{r:?}");
+    let r = c.cmd("f STATUS INBOX (DELETED-STORAGE)").await;
+    assert_eq!(
+        untagged(&r, "STATUS"),
+        ["* STATUS \"INBOX\" (DELETED-STORAGE 0)"],
+        "{r:?}"
+    );
+}

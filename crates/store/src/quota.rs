@@ -4,7 +4,7 @@
 
 use crate::Store;
 use crate::error::{Result, StoreError};
-use crate::types::AccountId;
+use crate::types::{AccountId, MailboxId};
 
 /// An account's storage: octets used and the limit, if it has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,5 +27,17 @@ impl Store {
             used_bytes: u64::try_from(used).unwrap_or(0),
             limit_bytes: limit.map(|l| u64::try_from(l).unwrap_or(0)),
         })
+    }
+
+    /// Octets of the mailbox's messages flagged \Deleted: what an EXPUNGE gives
+    /// back to the quota (STATUS DELETED-STORAGE, RFC 9208 §4.2.1).
+    pub async fn deleted_size(&self, mailbox_id: MailboxId) -> Result<u64> {
+        let size: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND flags & 8 != 0",
+        )
+        .bind(mailbox_id)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(u64::try_from(size).unwrap_or(0))
     }
 }

@@ -739,6 +739,7 @@ impl<'a> Parser<'a> {
                 "SIZE" => StatusItem::Size,
                 "RECENT" => StatusItem::Recent,
                 "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                "DELETED-STORAGE" => StatusItem::DeletedStorage,
                 _ => return Err(format!("unknown STATUS item {a}")),
             });
             if self.eat(b')') {

@@ -178,6 +178,8 @@ pub enum StatusItem {
     Recent,
     /// HIGHESTMODSEQ (RFC 7162 §3.1.6).
     HighestModSeq,
+    /// DELETED-STORAGE (RFC 9208 §4.2.1): KiB an EXPUNGE would free.
+    DeletedStorage,
 }
 
 impl StatusItem {
@@ -191,6 +193,7 @@ impl StatusItem {
             StatusItem::Size => "SIZE",
             StatusItem::Recent => "RECENT",
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            StatusItem::DeletedStorage => "DELETED-STORAGE",
         }
     }
 }

@@ -3,7 +3,8 @@
 //! (`Shared/<owner>/...`) counts against its owner's quota, whose root is named by
 //! the owner's address. Limits are set by administrators (`mailroom user`, the
 //! admin API), never over IMAP: SETQUOTA is refused. APPEND, COPY and MOVE past a
-//! quota are refused by the store and answered `NO [OVERQUOTA]`.
+//! quota are refused by the store and answered `NO [OVERQUOTA]`. STATUS
+//! (DELETED-STORAGE) is answered with the other STATUS items (`mailboxes`).
 
 use mailroom_store::{AccountId, QuotaUsage, Rights};
 use tokio::io::{AsyncRead, AsyncWrite};
