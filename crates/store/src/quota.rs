@@ -1,5 +1,5 @@
 //! What IMAP QUOTA (RFC 9208) reports: an account's storage use and limit. The
-//! limit is set by administrators (`mailroom user`, the admin API); the use is the
+//! limit is set by administrators (the admin API's `quota_bytes`); the use is the
 //! trigger-maintained `used_bytes` counter that quota checks read too.
 
 use crate::Store;

@@ -1,10 +1,11 @@
 //! QUOTA (RFC 9208) with the STORAGE resource: one quota root per account. The
 //! session's own account is the root `""`; a mailbox shared by another account
 //! (`Shared/<owner>/...`) counts against its owner's quota, whose root is named by
-//! the owner's address. Limits are set by administrators (`mailroom user`, the
-//! admin API), never over IMAP: SETQUOTA is refused. APPEND, COPY and MOVE past a
-//! quota are refused by the store and answered `NO [OVERQUOTA]`. STATUS
-//! (DELETED-STORAGE) is answered with the other STATUS items (`mailboxes`).
+//! the owner's address. Limits are set by administrators (`quota_bytes` of the
+//! admin API's `PATCH /api/v1/accounts/{address}`), never over IMAP: SETQUOTA is
+//! refused. APPEND, COPY and MOVE past a quota are refused by the store and
+//! answered `NO [OVERQUOTA]`. STATUS (DELETED-STORAGE) is answered with the other
+//! STATUS items (`mailboxes`).
 
 use mailroom_store::{AccountId, QuotaUsage, Rights};
 use tokio::io::{AsyncRead, AsyncWrite};
