@@ -323,6 +323,11 @@ const KNOWN_COMMANDS: &[&str] = &[
     "COPY",
     "MOVE",
     "UID",
+    "SORT",
+    "THREAD",
+    "GETQUOTA",
+    "GETQUOTAROOT",
+    "SETQUOTA",
 ];
 
 fn refusal(head: &[u8], text: &str) -> String {

@@ -15,8 +15,10 @@
 //! ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE, CHILDREN, LIST-EXTENDED,
 //! LIST-STATUS, SPECIAL-USE, CREATE-SPECIAL-USE, ESEARCH, SEARCHRES, BINARY,
 //! MULTIAPPEND, UTF8=ACCEPT, STATUS=SIZE, CONDSTORE (MODSEQ, CHANGEDSINCE,
-//! UNCHANGEDSINCE, SEARCH MODSEQ, HIGHESTMODSEQ). Not implemented, hence not
-//! advertised and answered BAD: QRESYNC, CATENATE, ACL, QUOTA, SORT/THREAD.
+//! UNCHANGEDSINCE, SEARCH MODSEQ, HIGHESTMODSEQ), ACL, SORT, SORT=DISPLAY, ESORT,
+//! THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (algorithms in [`rfc5256`]), QUOTA and
+//! QUOTA=RES-STORAGE. Not implemented, hence not advertised and answered BAD:
+//! QRESYNC, CATENATE.
 //!
 //! Security: [`ImapServer::serve`] is plain IMAP with STARTTLS when
 //! [`ImapServer::with_tls`] gave it a certificate, [`ImapServer::serve_tls`] is
@@ -36,6 +38,7 @@
 
 mod connection;
 pub mod proto;
+pub mod rfc5256;
 mod selected;
 mod session;
 

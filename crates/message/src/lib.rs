@@ -124,6 +124,12 @@ pub fn summarize(raw: &[u8]) -> MessageSummary {
     }
 }
 
+/// Unfolds a header value and decodes its RFC 2047 encoded words to UTF-8, as
+/// the store does for SEARCH (used for SORT=DISPLAY names, RFC 5957).
+pub fn decode_header_text(value: &[u8]) -> String {
+    decode::header_text(value)
+}
+
 /// RFC 5322 §3.3 date-time, leniently (mail-parser's parser).
 fn parse_date(value: &[u8]) -> Option<SentDate> {
     let text = String::from_utf8_lossy(&header::unfold(value)).into_owned();

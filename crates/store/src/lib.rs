@@ -15,7 +15,9 @@ mod error;
 mod mailbox;
 mod message;
 mod queue;
+mod quota;
 mod scram;
+mod sort;
 mod types;
 mod writer;
 
@@ -31,7 +33,9 @@ pub use acl::{ANYONE, AUTHENTICATED, RightsOp};
 pub use error::{Result, StoreError};
 pub use message::{FlagUpdate, UidRange, uid_ranges};
 pub use queue::{QueueAttempt, QueueEntry, QueueJob, QueuedRecipient, Submitted};
+pub use quota::QuotaUsage;
 pub use scram::{SCRAM_ITERATIONS, ScramCredentials, hmac_sha256};
+pub use sort::SortData;
 pub use types::*;
 
 use writer::Writer;

@@ -2,7 +2,8 @@
 //! extensions we advertise: LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819),
 //! SPECIAL-USE (RFC 6154), ESEARCH/SEARCHRES (RFC 4731/5182), BINARY (RFC 3516),
 //! MULTIAPPEND (RFC 3502), UIDPLUS (RFC 4315), MOVE (RFC 6851), ID (RFC 2971),
-//! ENABLE (RFC 5161), SASL-IR (RFC 4959) and ACL (RFC 4314).
+//! ENABLE (RFC 5161), SASL-IR (RFC 4959), ACL (RFC 4314), SORT and THREAD (RFC 5256)
+//! with ESORT (RFC 5267) and SORT=DISPLAY (RFC 5957), QUOTA (RFC 9208).
 //!
 //! Input is one complete command as the framing layer assembled it: the lines
 //! without the final CRLF, with every literal left in wire form (`{n}` CRLF and
@@ -667,6 +668,17 @@ impl<'a> Parser<'a> {
                 Ok(CommandBody::MyRights(self.mailbox()?))
             }
             "SEARCH" => self.search(false),
+            "SORT" => self.sort(false),
+            "THREAD" => self.thread(false),
+            "GETQUOTA" => {
+                self.sp()?;
+                Ok(CommandBody::GetQuota(self.astring_utf8()?))
+            }
+            "GETQUOTAROOT" => {
+                self.sp()?;
+                Ok(CommandBody::GetQuotaRoot(self.mailbox()?))
+            }
+            "SETQUOTA" => self.set_quota(),
             "FETCH" => self.fetch(false),
             "STORE" => self.store(false),
             "COPY" | "MOVE" => {
@@ -695,6 +707,8 @@ impl<'a> Parser<'a> {
                     "FETCH" => self.fetch(true),
                     "STORE" => self.store(true),
                     "SEARCH" => self.search(true),
+                    "SORT" => self.sort(true),
+                    "THREAD" => self.thread(true),
                     "COPY" | "MOVE" => {
                         self.sp()?;
                         let set = self.sequence_set()?;
@@ -741,6 +755,7 @@ impl<'a> Parser<'a> {
                 "SIZE" => StatusItem::Size,
                 "RECENT" => StatusItem::Recent,
                 "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                "DELETED-STORAGE" => StatusItem::DeletedStorage,
                 _ => return Err(format!("unknown STATUS item {a}")),
             });
             if self.eat(b')') {
@@ -902,6 +917,129 @@ impl<'a> Parser<'a> {
             SearchKey::And(keys)
         };
         Ok(CommandBody::Search { uid, returns, key })
+    }
+
+    /// SORT (RFC 5256 §5): `[RETURN (options) SP] (criteria) SP charset SP keys`;
+    /// RETURN is ESORT's (RFC 5267 §3.2).
+    fn sort(&mut self, uid: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let mut returns = None;
+        if self.eat_keyword("RETURN ") {
+            returns = Some(self.sort_returns()?);
+            self.sp()?;
+        }
+        self.expect(b'(')?;
+        let mut criteria = Vec::new();
+        loop {
+            let mut name = self.atom()?;
+            let reverse = name.eq_ignore_ascii_case("REVERSE");
+            if reverse {
+                self.sp()?;
+                name = self.atom()?;
+            }
+            let key = SortKey::from_name(&name)
+                .ok_or_else(|| format!("unknown sort criterion {name}"))?;
+            criteria.push(SortCriterion { reverse, key });
+            if self.eat(b')') {
+                break;
+            }
+            self.sp()?;
+        }
+        self.sp()?;
+        self.required_charset()?;
+        let key = self.search_program()?;
+        Ok(CommandBody::Sort {
+            uid,
+            returns,
+            criteria,
+            key,
+        })
+    }
+
+    /// ESORT return options: those of ESEARCH (RFC 5267 §3.2).
+    fn sort_returns(&mut self) -> PResult<Vec<SearchReturn>> {
+        self.expect(b'(')?;
+        let mut opts = Vec::new();
+        if self.eat(b')') {
+            return Ok(opts);
+        }
+        loop {
+            let a = self.atom()?.to_ascii_uppercase();
+            opts.push(match a.as_str() {
+                "MIN" => SearchReturn::Min,
+                "MAX" => SearchReturn::Max,
+                "ALL" => SearchReturn::All,
+                "COUNT" => SearchReturn::Count,
+                "SAVE" => SearchReturn::Save,
+                _ => return Err(format!("unknown SORT return option {a}")),
+            });
+            if self.eat(b')') {
+                return Ok(opts);
+            }
+            self.sp()?;
+        }
+    }
+
+    /// THREAD (RFC 5256 §5): `algorithm SP charset SP keys`.
+    fn thread(&mut self, uid: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let name = self.atom()?.to_ascii_uppercase();
+        let algorithm = match name.as_str() {
+            "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+            "REFERENCES" => ThreadAlgorithm::References,
+            _ => return Err(format!("unknown THREAD algorithm {name}")),
+        };
+        self.sp()?;
+        self.required_charset()?;
+        let key = self.search_program()?;
+        Ok(CommandBody::Thread {
+            uid,
+            algorithm,
+            key,
+        })
+    }
+
+    /// SETQUOTA (RFC 9208 §4.1.3): `root SP "(" [name SP number *(SP name SP number)] ")"`.
+    fn set_quota(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let root = self.astring_utf8()?;
+        self.sp()?;
+        self.expect(b'(')?;
+        let mut limits = Vec::new();
+        if !self.eat(b')') {
+            loop {
+                let name = self.atom()?.to_ascii_uppercase();
+                self.sp()?;
+                limits.push((name, self.number64()?));
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
+            }
+        }
+        Ok(CommandBody::SetQuota { root, limits })
+    }
+
+    /// The charset SORT and THREAD require, then SP.
+    fn required_charset(&mut self) -> PResult<()> {
+        let charset = self.astring_utf8()?;
+        if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
+            return Err(format!("BADCHARSET:{charset}"));
+        }
+        self.sp()
+    }
+
+    /// One or more search keys separated by SP, as one key.
+    fn search_program(&mut self) -> PResult<SearchKey> {
+        let mut keys = vec![self.search_key()?];
+        while self.eat(b' ') {
+            keys.push(self.search_key()?);
+        }
+        Ok(if keys.len() == 1 {
+            keys.remove(0)
+        } else {
+            SearchKey::And(keys)
+        })
     }
 
     fn search_key(&mut self) -> PResult<SearchKey> {

@@ -151,6 +151,8 @@ impl FetchAttr {
     }
 }
 
+/// SORT criteria and THREAD algorithms (RFC 5256, RFC 5957).
+pub use crate::rfc5256::{SortCriterion, SortKey, ThreadAlgorithm};
 /// STORE's flag operation.
 pub use mailroom_store::FlagOp;
 /// RFC 4314 rights and how SETACL changes them.
@@ -218,6 +220,8 @@ pub enum StatusItem {
     Recent,
     /// HIGHESTMODSEQ (RFC 7162 §3.1.6).
     HighestModSeq,
+    /// DELETED-STORAGE (RFC 9208 §4.2.1): KiB an EXPUNGE would free.
+    DeletedStorage,
 }
 
 impl StatusItem {
@@ -231,6 +235,7 @@ impl StatusItem {
             StatusItem::Size => "SIZE",
             StatusItem::Recent => "RECENT",
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            StatusItem::DeletedStorage => "DELETED-STORAGE",
         }
     }
 }
@@ -384,6 +389,28 @@ pub enum CommandBody {
     },
     /// RFC 4314 §3.5.
     MyRights(WireName),
+    /// SORT and UID SORT (RFC 5256 §3); `returns` is ESORT's RETURN (RFC 5267 §3.2).
+    Sort {
+        uid: bool,
+        returns: Option<Vec<SearchReturn>>,
+        criteria: Vec<SortCriterion>,
+        key: SearchKey,
+    },
+    /// THREAD and UID THREAD (RFC 5256 §3).
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        key: SearchKey,
+    },
+    /// RFC 9208 §4.1.1: a quota root's resources.
+    GetQuota(String),
+    /// RFC 9208 §4.1.2: a mailbox's quota roots.
+    GetQuotaRoot(WireName),
+    /// RFC 9208 §4.1.3: resource names (upper-cased) and limits.
+    SetQuota {
+        root: String,
+        limits: Vec<(String, u64)>,
+    },
 }
 
 impl CommandBody {
@@ -429,6 +456,11 @@ impl CommandBody {
             CommandBody::GetAcl(_) => "GETACL",
             CommandBody::ListRights { .. } => "LISTRIGHTS",
             CommandBody::MyRights(_) => "MYRIGHTS",
+            CommandBody::Sort { .. } => "SORT",
+            CommandBody::Thread { .. } => "THREAD",
+            CommandBody::GetQuota(_) => "GETQUOTA",
+            CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
+            CommandBody::SetQuota { .. } => "SETQUOTA",
         }
     }
 }
@@ -444,6 +476,8 @@ impl CommandBody {
             CommandBody::Copy { uid: true, .. } => "UID COPY",
             CommandBody::Move { uid: true, .. } => "UID MOVE",
             CommandBody::Expunge { uids: Some(_) } => "UID EXPUNGE",
+            CommandBody::Sort { uid: true, .. } => "UID SORT",
+            CommandBody::Thread { uid: true, .. } => "UID THREAD",
             other => other.name(),
         }
     }
@@ -492,6 +526,13 @@ pub const COMMAND_NAMES: &[&str] = &[
     "UID COPY",
     "UID MOVE",
     "UID EXPUNGE",
+    "SORT",
+    "THREAD",
+    "UID SORT",
+    "UID THREAD",
+    "GETQUOTA",
+    "GETQUOTAROOT",
+    "SETQUOTA",
 ];
 
 /// A tagged command.

@@ -601,6 +601,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 StatusItem::Deleted => st.deleted as u64,
                 StatusItem::Size => st.size,
                 StatusItem::HighestModSeq => st.highest_modseq,
+                StatusItem::DeletedStorage => self.store.deleted_size(mailbox_id).await? / 1024,
                 StatusItem::Recent => {
                     if self.rev2 {
                         continue;

@@ -6,7 +6,9 @@ mod acl;
 mod fetch;
 mod mailboxes;
 mod messages;
+mod quota;
 mod search;
+mod sort;
 
 use std::io;
 use std::net::IpAddr;
@@ -217,6 +219,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         } else {
             caps.push(' ');
             caps.push_str(AUTH_CAPS);
+            caps.push(' ');
+            caps.push_str(sort::CAPS);
+            caps.push(' ');
+            caps.push_str(quota::CAPS);
         }
         caps
     }
@@ -320,7 +326,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | CommandBody::Store { uid, .. }
             | CommandBody::Search { uid, .. }
             | CommandBody::Copy { uid, .. }
-            | CommandBody::Move { uid, .. } => *uid,
+            | CommandBody::Move { uid, .. }
+            | CommandBody::Sort { uid, .. }
+            | CommandBody::Thread { uid, .. } => *uid,
             _ => true,
         };
         let result = if !self.valid_in_state(&body) {
@@ -438,6 +446,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | GetAcl(_)
             | ListRights { .. }
             | MyRights(_)
+            | GetQuota(_)
+            | GetQuotaRoot(_)
+            | SetQuota { .. }
             | Idle => self.state != State::NotAuthenticated,
             Check
             | Close
@@ -447,7 +458,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | Fetch { .. }
             | Store { .. }
             | Copy { .. }
-            | Move { .. } => self.state == State::Selected,
+            | Move { .. }
+            | Sort { .. }
+            | Thread { .. } => self.state == State::Selected,
         }
     }
 
@@ -574,6 +587,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 identifier,
             } => self.list_rights(&mailbox, &identifier).await,
             CommandBody::MyRights(mailbox) => self.my_rights(&mailbox).await,
+            CommandBody::Sort {
+                uid,
+                returns,
+                criteria,
+                key,
+            } => self.sort(tag, uid, returns, &criteria, key).await,
+            CommandBody::Thread {
+                uid,
+                algorithm,
+                key,
+            } => self.thread(uid, algorithm, key).await,
+            CommandBody::GetQuota(root) => self.get_quota(&root).await,
+            CommandBody::GetQuotaRoot(mailbox) => self.get_quota_root(&mailbox).await,
+            CommandBody::SetQuota { limits, .. } => Ok(self.set_quota(&limits)),
         }
     }
 

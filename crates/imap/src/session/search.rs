@@ -8,7 +8,7 @@ use mailroom_store::{MessageInfo, MessageMeta, uid_ranges};
 use time::{Date, OffsetDateTime, UtcOffset};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{CmdResult, Session, Tagged};
+use super::{CmdResult, Error, Session, Tagged};
 use crate::proto::encode;
 use crate::proto::types::{SearchKey, SearchReturn, SequenceSet};
 use crate::selected::Selected;
@@ -146,55 +146,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if with_modseq {
             self.enable_condstore();
         }
+        if self.selected.is_none() {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        }
+        let found = self.search_matches(&key).await?;
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Tagged::Bad("No mailbox selected".into()));
         };
-        let mailbox_id = sel.mailbox.id;
-        let mut queries = Vec::new();
-        let mut needs_info = false;
-        collect_queries(&key, &mut queries, &mut needs_info);
-        let mut texts: HashMap<TextQuery, HashSet<u32>> = HashMap::new();
-        for q in queries {
-            if texts.contains_key(&q) {
-                continue;
-            }
-            let uids = match &q {
-                TextQuery::Header(field, value) => {
-                    self.store
-                        .search_header(mailbox_id, Some(field), value)
-                        .await?
-                }
-                TextQuery::Body(v) => self.store.search_body(mailbox_id, v).await?,
-                TextQuery::Text(v) => self.store.search_text(mailbox_id, v).await?,
-            };
-            texts.insert(q, uids.into_iter().collect());
-        }
-        let infos: HashMap<u32, MessageInfo> = if needs_info {
-            let all: Vec<u32> = sel.messages().iter().map(|m| m.uid).collect();
-            self.store
-                .fetch_info(mailbox_id, &uid_ranges(&all))
-                .await?
-                .into_iter()
-                .map(|i| (i.uid, i))
-                .collect()
-        } else {
-            HashMap::new()
-        };
-        let ctx = Context {
-            sel,
-            infos: &infos,
-            texts: &texts,
-            rev2: self.rev2,
-        };
-        let mut found: Vec<(u32, u32)> = Vec::new(); // (seq, uid)
-        for (i, meta) in sel.messages().iter().enumerate() {
-            if sel.is_expunged(meta.uid) {
-                continue;
-            }
-            if ctx.matches(&key, i as u32 + 1, meta) {
-                found.push((i as u32 + 1, meta.uid));
-            }
-        }
         let numbers: Vec<u32> = found
             .iter()
             .map(|&(s, u)| if uid { u } else { s })
@@ -282,5 +240,63 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         line.push_str("\r\n");
         self.out.extend_from_slice(line.as_bytes());
         Ok(Tagged::Ok("SEARCH completed".into()))
+    }
+
+    /// The messages of the selected mailbox that match `key`, as (sequence
+    /// number, UID) in mailbox order; SORT and THREAD (RFC 5256) start from it.
+    pub(super) async fn search_matches(
+        &mut self,
+        key: &SearchKey,
+    ) -> Result<Vec<(u32, u32)>, Error> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mailbox_id = sel.mailbox.id;
+        let mut queries = Vec::new();
+        let mut needs_info = false;
+        collect_queries(key, &mut queries, &mut needs_info);
+        let mut texts: HashMap<TextQuery, HashSet<u32>> = HashMap::new();
+        for q in queries {
+            if texts.contains_key(&q) {
+                continue;
+            }
+            let uids = match &q {
+                TextQuery::Header(field, value) => {
+                    self.store
+                        .search_header(mailbox_id, Some(field), value)
+                        .await?
+                }
+                TextQuery::Body(v) => self.store.search_body(mailbox_id, v).await?,
+                TextQuery::Text(v) => self.store.search_text(mailbox_id, v).await?,
+            };
+            texts.insert(q, uids.into_iter().collect());
+        }
+        let infos: HashMap<u32, MessageInfo> = if needs_info {
+            let all: Vec<u32> = sel.messages().iter().map(|m| m.uid).collect();
+            self.store
+                .fetch_info(mailbox_id, &uid_ranges(&all))
+                .await?
+                .into_iter()
+                .map(|i| (i.uid, i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let ctx = Context {
+            sel,
+            infos: &infos,
+            texts: &texts,
+            rev2: self.rev2,
+        };
+        let mut found: Vec<(u32, u32)> = Vec::new(); // (seq, uid)
+        for (i, meta) in sel.messages().iter().enumerate() {
+            if sel.is_expunged(meta.uid) {
+                continue;
+            }
+            if ctx.matches(key, i as u32 + 1, meta) {
+                found.push((i as u32 + 1, meta.uid));
+            }
+        }
+        Ok(found)
     }
 }

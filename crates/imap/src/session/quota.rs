@@ -1,0 +1,151 @@
+//! QUOTA (RFC 9208) with the STORAGE resource: one quota root per account. The
+//! session's own account is the root `""`; a mailbox shared by another account
+//! (`Shared/<owner>/...`) counts against its owner's quota, whose root is named by
+//! the owner's address. Limits are set by administrators (`quota_bytes` of the
+//! admin API's `PATCH /api/v1/accounts/{address}`), never over IMAP: SETQUOTA is
+//! refused. APPEND, COPY and MOVE past a quota are refused by the store and
+//! answered `NO [OVERQUOTA]`. STATUS (DELETED-STORAGE) is answered with the other
+//! STATUS items (`mailboxes`).
+
+use mailroom_store::{AccountId, QuotaUsage, Rights};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::acl::NONEXISTENT;
+use super::{CmdResult, Error, Session, Tagged};
+use crate::proto::encode;
+
+/// The capabilities this module answers for.
+pub(super) const CAPS: &str = "QUOTA QUOTA=RES-STORAGE";
+
+/// `* QUOTA root (STORAGE used limit)` in KiB (RFC 9208 §5.1), or nothing for an
+/// account without a limit.
+fn quota_line(root: &str, usage: QuotaUsage) -> Vec<u8> {
+    let Some(limit) = usage.limit_bytes else {
+        return Vec::new();
+    };
+    let mut out = b"* QUOTA ".to_vec();
+    encode::write_string(&mut out, root.as_bytes());
+    out.extend_from_slice(
+        format!(
+            " (STORAGE {} {})\r\n",
+            usage.used_bytes / 1024,
+            limit / 1024
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// The account a quota root names, if the session may see it: `""` is its
+    /// own, an owner's address is that owner's when the session may read one of
+    /// its mailboxes (as GETQUOTAROOT needs `r`).
+    async fn quota_root_account(&self, root: &str) -> Result<Option<AccountId>, Error> {
+        if root.is_empty() {
+            return Ok(Some(self.account_id()));
+        }
+        let shared = self.store.shared_mailboxes(self.account_id()).await?;
+        let Some(owner) = shared
+            .iter()
+            .find(|s| s.owner.eq_ignore_ascii_case(root) && s.rights.contains(Rights::READ))
+        else {
+            return Ok(None);
+        };
+        Ok(self.store.account(&owner.owner).await?.map(|a| a.id))
+    }
+
+    /// GETQUOTA (RFC 9208 §4.1.1).
+    pub(super) async fn get_quota(&mut self, root: &str) -> CmdResult {
+        let Some(account_id) = self.quota_root_account(root).await? else {
+            return Ok(Tagged::No("[NONEXISTENT] No such quota root".into()));
+        };
+        let usage = self.store.quota_usage(account_id).await?;
+        let line = quota_line(root, usage);
+        self.out.extend_from_slice(&line);
+        Ok(Tagged::Ok("GETQUOTA completed".into()))
+    }
+
+    /// GETQUOTAROOT (RFC 9208 §4.1.2): needs `r` on the mailbox, as STATUS does.
+    pub(super) async fn get_quota_root(&mut self, wire: &str) -> CmdResult {
+        let resolved = match self.resolve(wire, Rights::READ).await? {
+            Ok(r) => r,
+            Err(r) => return Ok(r.answer(NONEXISTENT)),
+        };
+        let root = resolved.location.owner.clone().unwrap_or_default();
+        let usage = self.store.quota_usage(resolved.location.account_id).await?;
+        let mut out = b"* QUOTAROOT ".to_vec();
+        self.write_mailbox(&mut out, &resolved.location.display());
+        out.push(b' ');
+        encode::write_string(&mut out, root.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&quota_line(&root, usage));
+        self.out.extend_from_slice(&out);
+        Ok(Tagged::Ok("GETQUOTAROOT completed".into()))
+    }
+
+    /// SETQUOTA (RFC 9208 §4.1.3): quotas are the administrator's.
+    pub(super) fn set_quota(&self, limits: &[(String, u64)]) -> Tagged {
+        if let Some((name, _)) = limits.iter().find(|(n, _)| n != "STORAGE") {
+            return Tagged::No(format!(
+                "[CANNOT] Unknown resource {name}; only STORAGE is supported"
+            ));
+        }
+        Tagged::No(
+            "[NOPERM] Quotas are set by the administrator (mailroom user, or the admin API)".into(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::proto::types::CommandBody;
+    use crate::proto::{encode, parse_command};
+
+    #[test]
+    fn quota_commands_parse() {
+        let body = |s: &str| parse_command(s.as_bytes()).map(|c| c.body);
+        assert_eq!(
+            body("a GETQUOTA \"\""),
+            Ok(CommandBody::GetQuota(String::new()))
+        );
+        assert_eq!(
+            body("a getquotaroot INBOX"),
+            Ok(CommandBody::GetQuotaRoot("INBOX".into()))
+        );
+        assert_eq!(
+            body("a SETQUOTA \"\" (storage 512 MESSAGE 10)"),
+            Ok(CommandBody::SetQuota {
+                root: String::new(),
+                limits: vec![("STORAGE".into(), 512), ("MESSAGE".into(), 10)],
+            })
+        );
+        for bad in [
+            "a GETQUOTA",
+            "a GETQUOTAROOT",
+            "a SETQUOTA \"\"",
+            "a SETQUOTA \"\" (STORAGE)",
+            "a SETQUOTA \"\" (STORAGE 1",
+            "a SETQUOTA \"\" (1 STORAGE)",
+        ] {
+            assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        /// SETQUOTA written with any root and limits parses back to them.
+        #[test]
+        fn setquota_round_trips(
+            root in "[ -~]{0,30}",
+            limits in proptest::collection::vec(("[A-Z][A-Z-]{0,10}", any::<u64>()), 0..4),
+        ) {
+            let list = limits.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(" ");
+            let cmd = format!("a SETQUOTA {} ({list})", String::from_utf8_lossy(&encode::string(root.as_bytes())));
+            prop_assert_eq!(
+                parse_command(cmd.as_bytes()).map(|c| c.body),
+                Ok(CommandBody::SetQuota { root, limits })
+            );
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! SORT and THREAD (RFC 5256), with ESORT (RFC 5267) and SORT=DISPLAY (RFC 5957).
+//! SEARCH's evaluation picks the messages; the store's per-message keys
+//! ([`mailroom_store::SortData`]) and the pure algorithms of [`crate::rfc5256`]
+//! order them.
+
+use std::collections::HashMap;
+
+use mailroom_store::SortData;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{CmdResult, Session, Tagged};
+use crate::proto::types::{SearchKey, SearchReturn, SortCriterion, SortKey, ThreadAlgorithm};
+use crate::rfc5256::{self, EnvelopeAddresses, SortValue, ThreadInput};
+
+/// The capabilities this module answers for.
+pub(super) const CAPS: &str = "SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
+
+/// The value of one criterion for one message (RFC 5256 §3, RFC 5957 §3).
+fn sort_value(
+    key: SortKey,
+    data: Option<&SortData>,
+    addresses: &mut Option<EnvelopeAddresses>,
+) -> SortValue {
+    let Some(d) = data else {
+        // Expunged elsewhere since the view was built: sorts as empty.
+        return match key {
+            SortKey::Arrival | SortKey::Date | SortKey::Size => SortValue::Number(0),
+            _ => SortValue::Text(Vec::new()),
+        };
+    };
+    let mut addrs = |d: &SortData| -> EnvelopeAddresses {
+        addresses
+            .get_or_insert_with(|| rfc5256::envelope_addresses(&d.envelope).unwrap_or_default())
+            .clone()
+    };
+    let decode = |b: &[u8]| mailroom_message::decode_header_text(b);
+    match key {
+        SortKey::Arrival => SortValue::Number(d.internal_date),
+        // §2.2: the Date: header, else INTERNALDATE.
+        SortKey::Date => SortValue::Number(d.sent_date.unwrap_or(d.internal_date)),
+        SortKey::Size => SortValue::Number(i64::try_from(d.size).unwrap_or(i64::MAX)),
+        SortKey::Subject => SortValue::text(
+            rfc5256::base_subject(d.subject.as_deref().unwrap_or_default())
+                .0
+                .as_bytes(),
+        ),
+        SortKey::From => SortValue::text(&rfc5256::first_mailbox(&addrs(d).from)),
+        SortKey::To => SortValue::text(&rfc5256::first_mailbox(&addrs(d).to)),
+        SortKey::Cc => SortValue::text(&rfc5256::first_mailbox(&addrs(d).cc)),
+        SortKey::DisplayFrom => {
+            SortValue::text(rfc5256::display_name(&addrs(d).from, decode).as_bytes())
+        }
+        SortKey::DisplayTo => {
+            SortValue::text(rfc5256::display_name(&addrs(d).to, decode).as_bytes())
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// The matching messages with their stored keys, in mailbox order.
+    async fn sort_candidates(
+        &mut self,
+        key: &SearchKey,
+    ) -> Result<Option<(Vec<(u32, u32)>, HashMap<u32, SortData>)>, super::Error> {
+        if self.selected.is_none() {
+            return Ok(None);
+        }
+        let found = self.search_matches(key).await?;
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(None);
+        };
+        let data: HashMap<u32, SortData> = self
+            .store
+            .sort_data(sel.mailbox.id)
+            .await?
+            .into_iter()
+            .map(|d| (d.uid, d))
+            .collect();
+        Ok(Some((found, data)))
+    }
+
+    pub(super) async fn sort(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        returns: Option<Vec<SearchReturn>>,
+        criteria: &[SortCriterion],
+        key: SearchKey,
+    ) -> CmdResult {
+        let Some((found, data)) = self.sort_candidates(&key).await? else {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        };
+        let items: Vec<(u32, Vec<SortValue>)> = found
+            .iter()
+            .map(|&(seq, u)| {
+                let d = data.get(&u);
+                let mut addresses = None;
+                let values = criteria
+                    .iter()
+                    .map(|c| sort_value(c.key, d, &mut addresses))
+                    .collect();
+                (if uid { u } else { seq }, values)
+            })
+            .collect();
+        let numbers = rfc5256::sort(criteria, items);
+
+        let Some(opts) = returns else {
+            let mut line = String::from("* SORT");
+            for n in &numbers {
+                line.push(' ');
+                line.push_str(&n.to_string());
+            }
+            line.push_str("\r\n");
+            self.out.extend_from_slice(line.as_bytes());
+            return Ok(Tagged::Ok("SORT completed".into()));
+        };
+        // ESORT (RFC 5267 §3.2): as ESEARCH, MIN and MAX being the first and the
+        // last in sort order and ALL in sort order.
+        let opts = if opts.is_empty() {
+            vec![SearchReturn::All]
+        } else {
+            opts
+        };
+        let has = |o: SearchReturn| opts.contains(&o);
+        if has(SearchReturn::Save) {
+            // RFC 5182 §2.4: the saved result is the set of messages, not an order.
+            let to_uid = |n: u32| -> u32 {
+                if uid {
+                    n
+                } else {
+                    found.iter().find(|&&(s, _)| s == n).map_or(0, |&(_, u)| u)
+                }
+            };
+            let mut saved: Vec<u32> = if (has(SearchReturn::Min) || has(SearchReturn::Max))
+                && !has(SearchReturn::All)
+                && !has(SearchReturn::Count)
+            {
+                let mut s = Vec::new();
+                if has(SearchReturn::Min)
+                    && let Some(&n) = numbers.first()
+                {
+                    s.push(to_uid(n));
+                }
+                if has(SearchReturn::Max)
+                    && let Some(&n) = numbers.last()
+                {
+                    s.push(to_uid(n));
+                }
+                s
+            } else {
+                found.iter().map(|&(_, u)| u).collect()
+            };
+            saved.sort_unstable();
+            saved.dedup();
+            if let Some(sel) = self.selected.as_mut() {
+                sel.saved = saved;
+            }
+            if opts == [SearchReturn::Save] {
+                return Ok(Tagged::Ok("SORT completed, result saved".into()));
+            }
+        }
+        let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+        if uid {
+            line.push_str(" UID");
+        }
+        if has(SearchReturn::Min)
+            && let Some(n) = numbers.first()
+        {
+            line.push_str(&format!(" MIN {n}"));
+        }
+        if has(SearchReturn::Max)
+            && let Some(n) = numbers.last()
+        {
+            line.push_str(&format!(" MAX {n}"));
+        }
+        // ALL before COUNT, as Dovecot answers ESORT.
+        if has(SearchReturn::All) && !numbers.is_empty() {
+            line.push_str(&format!(" ALL {}", rfc5256::ordered_sequence_set(&numbers)));
+        }
+        if has(SearchReturn::Count) {
+            line.push_str(&format!(" COUNT {}", numbers.len()));
+        }
+        line.push_str("\r\n");
+        self.out.extend_from_slice(line.as_bytes());
+        Ok(Tagged::Ok("SORT completed".into()))
+    }
+
+    pub(super) async fn thread(
+        &mut self,
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        key: SearchKey,
+    ) -> CmdResult {
+        let Some((found, mut data)) = self.sort_candidates(&key).await? else {
+            return Ok(Tagged::Bad("No mailbox selected".into()));
+        };
+        let inputs: Vec<ThreadInput> = found
+            .iter()
+            .map(|&(seq, u)| {
+                let number = if uid { u } else { seq };
+                match data.remove(&u) {
+                    Some(d) => ThreadInput {
+                        number,
+                        sent: d.sent_date.unwrap_or(d.internal_date),
+                        subject: d.subject.unwrap_or_default(),
+                        message_id: d.message_id,
+                        in_reply_to: d.in_reply_to,
+                        references: d.references,
+                    },
+                    None => ThreadInput {
+                        number,
+                        sent: 0,
+                        subject: String::new(),
+                        message_id: None,
+                        in_reply_to: None,
+                        references: None,
+                    },
+                }
+            })
+            .collect();
+        let threads = match algorithm {
+            ThreadAlgorithm::OrderedSubject => rfc5256::thread_ordered_subject(&inputs),
+            ThreadAlgorithm::References => rfc5256::thread_references(&inputs),
+        };
+        let text = rfc5256::encode_threads(&threads);
+        let line = if text.is_empty() {
+            "* THREAD\r\n".to_string()
+        } else {
+            format!("* THREAD {text}\r\n")
+        };
+        self.out.extend_from_slice(line.as_bytes());
+        Ok(Tagged::Ok("THREAD completed".into()))
+    }
+}
