@@ -15,10 +15,11 @@
 //! ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE, CHILDREN, LIST-EXTENDED,
 //! LIST-STATUS, SPECIAL-USE, CREATE-SPECIAL-USE, ESEARCH, SEARCHRES, BINARY,
 //! MULTIAPPEND, UTF8=ACCEPT, STATUS=SIZE, CONDSTORE (MODSEQ, CHANGEDSINCE,
-//! UNCHANGEDSINCE, SEARCH MODSEQ, HIGHESTMODSEQ), ACL, SORT, SORT=DISPLAY, ESORT,
-//! THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (algorithms in [`rfc5256`]), QUOTA and
-//! QUOTA=RES-STORAGE. Not implemented, hence not advertised and answered BAD:
-//! QRESYNC, CATENATE.
+//! UNCHANGEDSINCE, SEARCH MODSEQ, HIGHESTMODSEQ), QRESYNC (VANISHED, SELECT
+//! QRESYNC), ACL with RIGHTS=texk and the shared namespace, SORT, SORT=DISPLAY,
+//! ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (algorithms in [`rfc5256`]),
+//! QUOTA and QUOTA=RES-STORAGE. Not implemented, hence not advertised and answered
+//! BAD: CATENATE.
 //!
 //! Security: [`ImapServer::serve`] is plain IMAP with STARTTLS when
 //! [`ImapServer::with_tls`] gave it a certificate, [`ImapServer::serve_tls`] is
