@@ -3,10 +3,10 @@
 -- 1. The FTS5 trigram index keeps no positions (detail=none) and no per-row token
 --    counts (columnsize=0): positions were most of its size, and nothing needs them.
 --    A trigram index without positions cannot match a phrase by itself, so SEARCH
---    BODY asks it for the rows holding every trigram of the needle (a LIKE pattern,
---    which FTS5 turns into an AND of trigrams) and checks those rows' text with
---    instr(). The text itself stays in the table (it is the one stored copy of the
---    decoded, lower-cased body text; short needles scan it).
+--    BODY asks it for the rows holding every trigram of the needle ("abc" AND "bcd"
+--    AND ...) and checks those rows' text with instr(). The text itself stays in
+--    the table (it is the one stored copy of the decoded, lower-cased body text;
+--    short needles scan it).
 -- 2. content_headers.value_folded is NULL when it equals lower(value), SQLite's
 --    ASCII-only lower-casing, which is the case for every value without non-ASCII
 --    capitals. Search compares coalesce(value_folded, lower(value)).

@@ -905,14 +905,14 @@ impl Store {
         let indexed: Result<Vec<i64>, _> = if needle.chars().count() >= 3 {
             sqlx::query_scalar(
                 // The index (detail=none: no positions) finds the rows holding every
-                // trigram of the LIKE pattern; instr() keeps those really containing
-                // the needle. The lookup runs once, as a subquery; a join lets
-                // SQLite's planner run it once per message of the mailbox instead
-                // (45 s against 21 ms on 100,000 messages).
+                // trigram of the needle; instr() keeps those really containing it.
+                // The lookup runs once, as a subquery; a join lets SQLite's planner
+                // run it once per message of the mailbox instead (45 s against
+                // 21 ms on 100,000 messages).
                 "SELECT m.uid FROM messages m WHERE m.mailbox_id = ?2 AND m.content_id IN
-                 (SELECT rowid FROM content_text WHERE body LIKE ?1 AND instr(body, ?3) > 0)",
+                 (SELECT rowid FROM content_text WHERE content_text MATCH ?1 AND instr(body, ?3) > 0)",
             )
-            .bind(like_pattern(&needle))
+            .bind(trigram_query(&needle))
             .bind(mailbox_id)
             .bind(&needle)
             .fetch_all(&mut *conn)
@@ -997,25 +997,25 @@ impl Store {
     }
 }
 
-/// Characters of the needle that go into its LIKE pattern: enough to narrow the
-/// candidates down, far below SQLite's limit on pattern length (50,000 bytes).
-const LIKE_PATTERN_CHARS: usize = 256;
+/// Characters of the needle whose trigrams go into the index query: enough to
+/// narrow the candidates down, and a bound on the query's size.
+const QUERY_CHARS: usize = 256;
 
-/// A LIKE pattern for the FTS5 index matching at least the texts that contain
-/// `needle`: LIKE's own wildcards in the needle become `_` (any one character) and
-/// a long needle is cut to its start, so the pattern never misses; the caller
-/// checks the needle itself with instr().
-fn like_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len().min(4 * LIKE_PATTERN_CHARS) + 2);
-    pattern.push('%');
-    pattern.extend(
-        needle
-            .chars()
-            .take(LIKE_PATTERN_CHARS)
-            .map(|c| if c == '%' { '_' } else { c }),
-    );
-    pattern.push('%');
-    pattern
+/// An FTS5 query for the rows holding every trigram of `needle` (at least three
+/// characters): `"abc" AND "bcd" AND ...`, each trigram once. Without positions in
+/// the index this is a superset of the rows containing the needle (and a long
+/// needle is cut to its start); the caller checks the needle itself with instr().
+fn trigram_query(needle: &str) -> String {
+    let chars: Vec<char> = needle.chars().take(QUERY_CHARS).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    for window in chars.windows(3) {
+        let trigram: String = window.iter().collect();
+        if seen.insert(trigram.clone()) {
+            terms.push(format!("\"{}\"", trigram.replace('"', "\"\"")));
+        }
+    }
+    terms.join(" AND ")
 }
 
 #[cfg(test)]
@@ -1023,12 +1023,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn like_patterns_never_miss() {
-        assert_eq!(like_pattern("abc"), "%abc%");
-        assert_eq!(like_pattern("50% off"), "%50_ off%");
-        assert_eq!(like_pattern("a_b"), "%a_b%");
-        let long = "x".repeat(100_000);
-        assert_eq!(like_pattern(&long).len(), LIKE_PATTERN_CHARS + 2);
+    fn trigram_queries() {
+        assert_eq!(trigram_query("abc"), "\"abc\"");
+        assert_eq!(trigram_query("abcd"), "\"abc\" AND \"bcd\"");
+        assert_eq!(trigram_query("aaaa"), "\"aaa\"");
+        assert_eq!(trigram_query("a\"bc"), "\"a\"\"b\" AND \"\"\"bc\"");
+        assert_eq!(trigram_query("é ü"), "\"é ü\"");
+        let long = "xyz".repeat(100_000);
+        assert_eq!(trigram_query(&long).matches(" AND ").count(), 2);
     }
 
     #[test]
