@@ -956,31 +956,34 @@ impl Store {
         needle: &str,
     ) -> Result<Vec<u32>> {
         let needle = needle.to_lowercase();
-        let uids: Vec<i64> = match field {
-            Some(field) => {
-                sqlx::query_scalar(
-                    "SELECT DISTINCT m.uid FROM messages m JOIN content_headers h ON h.content_id = m.content_id
-                     WHERE m.mailbox_id = ? AND h.name = ?
-                       AND instr(coalesce(h.value_folded, lower(h.value)), ?) > 0 ORDER BY m.uid",
-                )
-                .bind(mailbox_id)
-                .bind(field.to_ascii_lowercase())
-                .bind(&needle)
-                .fetch_all(&self.read)
-                .await?
-            }
-            None => {
-                sqlx::query_scalar(
-                    "SELECT DISTINCT m.uid FROM messages m JOIN content_headers h ON h.content_id = m.content_id
-                     WHERE m.mailbox_id = ? AND instr(coalesce(h.value_folded, lower(h.value)), ?) > 0
-                     ORDER BY m.uid",
-                )
-                .bind(mailbox_id)
-                .bind(&needle)
-                .fetch_all(&self.read)
-                .await?
-            }
+        // Parameters: ?1 mailbox, ?2 needle, ?3 LIKE pattern, ?4 field name.
+        let pattern = header_like_pattern(&needle);
+        let contains = if pattern.is_some() {
+            // A value without a folded copy lower-cases by lower() (ASCII only), and
+            // LIKE compares ASCII letters case-insensitively and the rest exactly:
+            // the same answer as instr(lower(value), needle), without a copy.
+            "((h.value_folded IS NULL AND h.value LIKE ?3 ESCAPE '\\') OR instr(h.value_folded, ?2) > 0)"
+        } else {
+            // (?3, NULL here, is named so that the parameters keep their numbers.)
+            "(instr(coalesce(h.value_folded, lower(h.value)), ?2) > 0 AND ?3 IS NULL)"
         };
+        let name = if field.is_some() {
+            "AND h.name = ?4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT DISTINCT m.uid FROM messages m JOIN content_headers h ON h.content_id = m.content_id
+             WHERE m.mailbox_id = ?1 {name} AND {contains} ORDER BY m.uid"
+        );
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(mailbox_id)
+            .bind(&needle)
+            .bind(pattern);
+        if let Some(field) = field {
+            query = query.bind(field.to_ascii_lowercase());
+        }
+        let uids: Vec<i64> = query.fetch_all(&self.read).await?;
         Ok(uids.into_iter().map(|u| u as u32).collect())
     }
 
@@ -995,6 +998,28 @@ impl Store {
         }
         Ok(all.into_keys().collect())
     }
+}
+
+/// Longest needle (bytes) searched in header values with LIKE, well below SQLite's
+/// limit on pattern length (50,000 bytes); longer ones use lower() and instr().
+const HEADER_LIKE_MAX: usize = 4_096;
+
+/// `%needle%` with LIKE's `%`, `_` and the escape `\` escaped, or None when the
+/// needle is too long for a LIKE pattern.
+fn header_like_pattern(needle: &str) -> Option<String> {
+    if needle.len() > HEADER_LIKE_MAX {
+        return None;
+    }
+    let mut pattern = String::with_capacity(needle.len() + 8);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
 }
 
 /// Characters of the needle whose trigrams go into the index query: enough to
@@ -1031,6 +1056,17 @@ mod tests {
         assert_eq!(trigram_query("é ü"), "\"é ü\"");
         let long = "xyz".repeat(100_000);
         assert_eq!(trigram_query(&long).matches(" AND ").count(), 2);
+    }
+
+    #[test]
+    fn header_like_patterns_escape_wildcards() {
+        assert_eq!(header_like_pattern("abc").as_deref(), Some("%abc%"));
+        assert_eq!(
+            header_like_pattern("50%_a\\b").as_deref(),
+            Some("%50\\%\\_a\\\\b%")
+        );
+        assert_eq!(header_like_pattern(""), Some("%%".to_string()));
+        assert_eq!(header_like_pattern(&"x".repeat(HEADER_LIKE_MAX + 1)), None);
     }
 
     #[test]

@@ -173,6 +173,44 @@ async fn a_0006_store_survives_migration_0007() {
         store.search_header(inbox.id, None, "late").await.unwrap(),
         vec![3]
     );
+    // LIKE's wildcards in a needle are plain characters; a needle too long for a
+    // LIKE pattern takes the other path and still answers.
+    assert!(
+        store
+            .search_header(inbox.id, Some("from"), "a_i")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .search_header(inbox.id, None, "%")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let long = "x".repeat(10_000);
+    assert!(
+        store
+            .search_header(inbox.id, Some("from"), &long)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .search_header(inbox.id, None, &long)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .search_header(inbox.id, Some("subject"), "")
+            .await
+            .unwrap(),
+        vec![1, 2, 3]
+    );
     assert_eq!(store.search_text(inbox.id, "plain").await.unwrap(), vec![2]);
     let found = store
         .find_messages(&MessageFilter {
