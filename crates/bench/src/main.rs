@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use scenarios::{imap, imap_idle, smtp_deliver, store_deliver, tls};
+use scenarios::{imap, imap_idle, smtp_deliver, store_deliver, store_size, tls};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +34,9 @@ enum Scenario {
     /// Deliver messages through the store API (Store::deliver) from concurrent
     /// tasks, with synchronous=FULL and NORMAL: messages/s and latency percentiles.
     StoreDeliver(store_deliver::Args),
+    /// Bytes of database per byte of mail for a realistic mix (a test corpus plus
+    /// generated messages): ratio, the largest tables and indexes, search times.
+    StoreSize(store_size::Args),
     /// Deliver messages over SMTP (loopback TCP) from concurrent clients to an
     /// in-process receiver: messages/s at the 250, latency, peak memory.
     SmtpDeliver(smtp_deliver::Args),
@@ -69,6 +72,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Scenario::StoreDeliver(args) => {
                 report::emit(&store_deliver::run(args).await?, cli.json)
             }
+            Scenario::StoreSize(args) => report::emit(&store_size::run(args).await?, cli.json),
             Scenario::SmtpDeliver(args) => report::emit(&smtp_deliver::run(args).await?, cli.json),
             Scenario::Imap(args) => report::emit(&imap::run(args).await?, cli.json),
             Scenario::ImapIdle(args) => report::emit(&imap_idle::run(args).await?, cli.json),

@@ -149,13 +149,13 @@ impl Store {
                 "(a.address = ? COLLATE NOCASE
                   OR (NOT EXISTS (SELECT 1 FROM accounts WHERE address = ? COLLATE NOCASE)
                       AND EXISTS (SELECT 1 FROM content_headers h
-                          WHERE h.content_id = m.content_id AND h.name IN ('to', 'cc') AND instr(h.value_folded, ?) > 0)))",
+                          WHERE h.content_id = m.content_id AND h.name IN ('to', 'cc') AND instr(coalesce(h.value_folded, lower(h.value)), ?) > 0)))",
             );
         }
         if filter.subject.is_some() {
             conditions.push(
                 "EXISTS (SELECT 1 FROM content_headers h
-                   WHERE h.content_id = m.content_id AND h.name = 'subject' AND instr(h.value_folded, ?) > 0)",
+                   WHERE h.content_id = m.content_id AND h.name = 'subject' AND instr(coalesce(h.value_folded, lower(h.value)), ?) > 0)",
             );
         }
         let sql = format!(

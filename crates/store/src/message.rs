@@ -79,22 +79,56 @@ async fn insert_content(conn: &mut SqliteConnection, p: &Prepared) -> Result<Con
     .execute(&mut *conn)
     .await?
     .last_insert_rowid();
-    for (position, (name, value)) in s.headers.iter().enumerate() {
-        sqlx::query("INSERT INTO content_headers (content_id, position, name, value, value_folded) VALUES (?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(position as i64)
-            .bind(name.to_ascii_lowercase())
-            .bind(value)
-            .bind(value.to_lowercase())
-            .execute(&mut *conn)
-            .await?;
-    }
+    insert_headers(conn, id, &s.headers).await?;
     sqlx::query("INSERT INTO content_text_pending (content_id, body) VALUES (?, ?)")
         .bind(id)
         .bind(s.text.to_lowercase())
         .execute(&mut *conn)
         .await?;
     Ok(id)
+}
+
+/// Header rows per INSERT statement: one statement for almost every message, and
+/// few distinct statements for sqlx to prepare and cache.
+const HEADER_ROWS_PER_INSERT: usize = 32;
+
+/// The `value_folded` column for `value`: its Unicode lower-casing, or None when
+/// that equals SQLite's `lower(value)` (ASCII-only), which search uses instead.
+fn folded_header_value(value: &str) -> Option<String> {
+    let folded = value.to_lowercase();
+    (folded != value.to_ascii_lowercase()).then_some(folded)
+}
+
+/// Stores the top-level header fields of content `id`, a multi-row INSERT per
+/// [`HEADER_ROWS_PER_INSERT`] fields.
+async fn insert_headers(
+    conn: &mut SqliteConnection,
+    id: ContentId,
+    headers: &[(String, String)],
+) -> Result<()> {
+    for (chunk_no, chunk) in headers.chunks(HEADER_ROWS_PER_INSERT).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO content_headers (content_id, position, name, value, value_folded) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 {
+                "(?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?)"
+            });
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, (name, value)) in chunk.iter().enumerate() {
+            query = query
+                .bind(id)
+                .bind((chunk_no * HEADER_ROWS_PER_INSERT + i) as i64)
+                .bind(name.to_ascii_lowercase())
+                .bind(value)
+                .bind(folded_header_value(value));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Moves up to `limit` pending texts into the FTS5 index; returns how many moved.
@@ -874,7 +908,8 @@ impl Store {
 
     /// SEARCH BODY (RFC 9051 §6.4.4): UIDs whose decoded body text contains `needle`,
     /// case-insensitively. Needles of three or more characters are answered by the
-    /// FTS5 trigram index; shorter ones by a scan.
+    /// FTS5 trigram index (candidates) and instr() on their text; shorter ones by a
+    /// scan. Texts still waiting for the index are scanned.
     pub async fn search_body(&self, mailbox_id: MailboxId, needle: &str) -> Result<Vec<u32>> {
         let needle = needle.to_lowercase();
         let mut conn = self.read.acquire().await?;
@@ -883,14 +918,17 @@ impl Store {
         sqlx::query("BEGIN").execute(&mut *conn).await?;
         let indexed: Result<Vec<i64>, _> = if needle.chars().count() >= 3 {
             sqlx::query_scalar(
-                // The FTS5 match runs once, as a subquery; a join lets SQLite's
-                // planner run it once per message of the mailbox instead (45 s
-                // against 21 ms on 100,000 messages).
+                // The index (detail=none: no positions) finds the rows holding every
+                // trigram of the needle; instr() keeps those really containing it.
+                // The lookup runs once, as a subquery; a join lets SQLite's planner
+                // run it once per message of the mailbox instead (45 s against
+                // 21 ms on 100,000 messages).
                 "SELECT m.uid FROM messages m WHERE m.mailbox_id = ?2 AND m.content_id IN
-                 (SELECT rowid FROM content_text WHERE content_text MATCH ?1)",
+                 (SELECT rowid FROM content_text WHERE content_text MATCH ?1 AND instr(body, ?3) > 0)",
             )
-            .bind(format!("\"{}\"", needle.replace('"', "\"\"")))
+            .bind(trigram_query(&needle))
             .bind(mailbox_id)
+            .bind(&needle)
             .fetch_all(&mut *conn)
             .await
         } else {
@@ -932,29 +970,34 @@ impl Store {
         needle: &str,
     ) -> Result<Vec<u32>> {
         let needle = needle.to_lowercase();
-        let uids: Vec<i64> = match field {
-            Some(field) => {
-                sqlx::query_scalar(
-                    "SELECT DISTINCT m.uid FROM messages m JOIN content_headers h ON h.content_id = m.content_id
-                     WHERE m.mailbox_id = ? AND h.name = ? AND instr(h.value_folded, ?) > 0 ORDER BY m.uid",
-                )
-                .bind(mailbox_id)
-                .bind(field.to_ascii_lowercase())
-                .bind(&needle)
-                .fetch_all(&self.read)
-                .await?
-            }
-            None => {
-                sqlx::query_scalar(
-                    "SELECT DISTINCT m.uid FROM messages m JOIN content_headers h ON h.content_id = m.content_id
-                     WHERE m.mailbox_id = ? AND instr(h.value_folded, ?) > 0 ORDER BY m.uid",
-                )
-                .bind(mailbox_id)
-                .bind(&needle)
-                .fetch_all(&self.read)
-                .await?
-            }
+        // Parameters: ?1 mailbox, ?2 needle, ?3 LIKE pattern, ?4 field name.
+        let pattern = header_like_pattern(&needle);
+        let contains = if pattern.is_some() {
+            // A value without a folded copy lower-cases by lower() (ASCII only), and
+            // LIKE compares ASCII letters case-insensitively and the rest exactly:
+            // the same answer as instr(lower(value), needle), without a copy.
+            "((h.value_folded IS NULL AND h.value LIKE ?3 ESCAPE '\\') OR instr(h.value_folded, ?2) > 0)"
+        } else {
+            // (?3, NULL here, is named so that the parameters keep their numbers.)
+            "(instr(coalesce(h.value_folded, lower(h.value)), ?2) > 0 AND ?3 IS NULL)"
         };
+        let name = if field.is_some() {
+            "AND h.name = ?4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT DISTINCT m.uid FROM messages m JOIN content_headers h ON h.content_id = m.content_id
+             WHERE m.mailbox_id = ?1 {name} AND {contains} ORDER BY m.uid"
+        );
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(mailbox_id)
+            .bind(&needle)
+            .bind(pattern);
+        if let Some(field) = field {
+            query = query.bind(field.to_ascii_lowercase());
+        }
+        let uids: Vec<i64> = query.fetch_all(&self.read).await?;
         Ok(uids.into_iter().map(|u| u as u32).collect())
     }
 
@@ -971,9 +1014,86 @@ impl Store {
     }
 }
 
+/// Longest needle (bytes) searched in header values with LIKE, well below SQLite's
+/// limit on pattern length (50,000 bytes); longer ones use lower() and instr().
+const HEADER_LIKE_MAX: usize = 4_096;
+
+/// `%needle%` with LIKE's `%`, `_` and the escape `\` escaped, or None when the
+/// needle is too long for a LIKE pattern.
+fn header_like_pattern(needle: &str) -> Option<String> {
+    if needle.len() > HEADER_LIKE_MAX {
+        return None;
+    }
+    let mut pattern = String::with_capacity(needle.len() + 8);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
+/// Characters of the needle whose trigrams go into the index query: enough to
+/// narrow the candidates down, and a bound on the query's size.
+const QUERY_CHARS: usize = 256;
+
+/// An FTS5 query for the rows holding every trigram of `needle` (at least three
+/// characters): `"abc" AND "bcd" AND ...`, each trigram once. Without positions in
+/// the index this is a superset of the rows containing the needle (and a long
+/// needle is cut to its start); the caller checks the needle itself with instr().
+fn trigram_query(needle: &str) -> String {
+    let chars: Vec<char> = needle.chars().take(QUERY_CHARS).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    for window in chars.windows(3) {
+        let trigram: String = window.iter().collect();
+        if seen.insert(trigram.clone()) {
+            terms.push(format!("\"{}\"", trigram.replace('"', "\"\"")));
+        }
+    }
+    terms.join(" AND ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trigram_queries() {
+        assert_eq!(trigram_query("abc"), "\"abc\"");
+        assert_eq!(trigram_query("abcd"), "\"abc\" AND \"bcd\"");
+        assert_eq!(trigram_query("aaaa"), "\"aaa\"");
+        assert_eq!(trigram_query("a\"bc"), "\"a\"\"b\" AND \"\"\"bc\"");
+        assert_eq!(trigram_query("é ü"), "\"é ü\"");
+        let long = "xyz".repeat(100_000);
+        assert_eq!(trigram_query(&long).matches(" AND ").count(), 2);
+    }
+
+    #[test]
+    fn header_like_patterns_escape_wildcards() {
+        assert_eq!(header_like_pattern("abc").as_deref(), Some("%abc%"));
+        assert_eq!(
+            header_like_pattern("50%_a\\b").as_deref(),
+            Some("%50\\%\\_a\\\\b%")
+        );
+        assert_eq!(header_like_pattern(""), Some("%%".to_string()));
+        assert_eq!(header_like_pattern(&"x".repeat(HEADER_LIKE_MAX + 1)), None);
+    }
+
+    #[test]
+    fn folded_header_values_only_when_lower_differs() {
+        assert_eq!(folded_header_value("Hello World"), None);
+        assert_eq!(folded_header_value("café"), None);
+        assert_eq!(folded_header_value("Über"), Some("über".to_string()));
+        // The Kelvin sign lower-cases to an ASCII k.
+        assert_eq!(
+            folded_header_value("\u{212A}elvin"),
+            Some("kelvin".to_string())
+        );
+    }
 
     #[test]
     fn ranges_compress() {

@@ -1265,3 +1265,56 @@ async fn send_as_any_is_off_by_default_and_set_per_account() {
         Err(StoreError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn search_treats_query_syntax_as_text_and_folds_unicode() {
+    let (_dir, store) = open().await;
+    let alice = with_user(&store, "alice@example.org").await;
+    let inbox = inbox(&store, &alice).await;
+    // Subject: the Kelvin sign (U+212A), whose lower case is an ASCII k.
+    let odd = b"From: Alice <alice@example.org>\r\nSubject: =?utf-8?q?=E2=84=AAelvin_scale?=\r\n\r\nSay \"hi\" to 100% of them; A_B AND c*d.\r\n".to_vec();
+    store.deliver(odd, &[alice.id]).await.unwrap();
+    store
+        .deliver(message("plain", "nothing special: hi 100 ab"), &[alice.id])
+        .await
+        .unwrap();
+    // Twice: once maybe before the indexer ran, once surely after it had time.
+    for round in 0..2 {
+        for (needle, expected) in [
+            ("\"hi\"", vec![1]),
+            ("100%", vec![1]),
+            ("0% o", vec![1]),
+            ("a_b", vec![1]),
+            ("a_", vec![1]),
+            ("AND C*D", vec![1]),
+            ("hi", vec![1, 2]),
+            ("100 ab", vec![2]),
+            ("\"", vec![1]),
+        ] {
+            assert_eq!(
+                store.search_body(inbox.id, needle).await.unwrap(),
+                expected,
+                "BODY {needle:?}, round {round}"
+            );
+        }
+        assert_eq!(
+            store
+                .search_header(inbox.id, Some("subject"), "KELVIN")
+                .await
+                .unwrap(),
+            vec![1]
+        );
+        assert_eq!(
+            store.search_header(inbox.id, None, "k").await.unwrap(),
+            vec![1]
+        );
+        assert_eq!(
+            store
+                .search_header(inbox.id, Some("subject"), "%")
+                .await
+                .unwrap(),
+            Vec::<u32>::new()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}

@@ -6,4 +6,5 @@ pub mod imap;
 pub mod imap_idle;
 pub mod smtp_deliver;
 pub mod store_deliver;
+pub mod store_size;
 pub mod tls;
