@@ -272,6 +272,9 @@ async fn search_keys_and_esearch() {
     assert_eq!(r[0], "* ESEARCH (TAG \"e2\") UID ALL 1:5");
     let r = c.cmd("e3 SEARCH RETURN (COUNT ALL) FLAGGED SEEN").await;
     assert_eq!(r[0], "* ESEARCH (TAG \"e3\") COUNT 0");
+    // Dovecot's order of the items: ALL before COUNT.
+    let r = c.cmd("e4 SEARCH RETURN (COUNT ALL MAX) NOT FLAGGED").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"e4\") MAX 5 ALL 1,3:5 COUNT 4");
     // SEARCHRES
     let r = c.cmd("r1 SEARCH RETURN (SAVE) OR FLAGGED SEEN").await;
     assert_eq!(r, vec!["r1 OK SEARCH completed, result saved".to_string()]);

@@ -172,26 +172,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let has = |o: SearchReturn| opts.contains(&o);
         if has(SearchReturn::Save) {
             let uids: Vec<u32> = found.iter().map(|&(_, u)| u).collect();
-            let saved = if (has(SearchReturn::Min) || has(SearchReturn::Max))
-                && !has(SearchReturn::All)
-                && !has(SearchReturn::Count)
-            {
-                let mut s = Vec::new();
-                if has(SearchReturn::Min)
-                    && let Some(&u) = uids.first()
-                {
-                    s.push(u);
-                }
-                if has(SearchReturn::Max)
-                    && let Some(&u) = uids.last()
-                    && !s.contains(&u)
-                {
-                    s.push(u);
-                }
-                s
-            } else {
-                uids
-            };
+            let saved = saved_result(&opts, &uids);
             if let Some(sel) = self.selected.as_mut() {
                 sel.saved = saved;
             }
@@ -214,30 +195,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if opts == [SearchReturn::Save] {
             return Ok(Tagged::Ok("SEARCH completed, result saved".into()));
         }
-        let mut line = format!("* ESEARCH (TAG \"{tag}\")");
-        if uid {
-            line.push_str(" UID");
-        }
-        if has(SearchReturn::Min)
-            && let Some(n) = numbers.first()
-        {
-            line.push_str(&format!(" MIN {n}"));
-        }
-        if has(SearchReturn::Max)
-            && let Some(n) = numbers.last()
-        {
-            line.push_str(&format!(" MAX {n}"));
-        }
-        if has(SearchReturn::Count) {
-            line.push_str(&format!(" COUNT {}", numbers.len()));
-        }
-        if has(SearchReturn::All) && !numbers.is_empty() {
-            line.push_str(&format!(" ALL {}", encode::sequence_set(&numbers)));
-        }
-        if let Some(m) = highest {
-            line.push_str(&format!(" MODSEQ {m}"));
-        }
-        line.push_str("\r\n");
+        let line = esearch_response(
+            tag,
+            uid,
+            &opts,
+            &numbers,
+            encode::sequence_set(&numbers),
+            highest,
+        );
         self.out.extend_from_slice(line.as_bytes());
         Ok(Tagged::Ok("SEARCH completed".into()))
     }
@@ -299,4 +264,65 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         Ok(found)
     }
+}
+
+/// What `SAVE` keeps for `$` (RFC 5182 §2.1): only the minimum and/or maximum when
+/// those are all the command asks to return besides SAVE, else every result.
+/// `results` are UIDs in the order the command found them; the saved set is a set,
+/// ascending (RFC 5182 §2.4).
+pub(super) fn saved_result(opts: &[SearchReturn], results: &[u32]) -> Vec<u32> {
+    let has = |o: SearchReturn| opts.contains(&o);
+    let mut saved: Vec<u32> = if (has(SearchReturn::Min) || has(SearchReturn::Max))
+        && !has(SearchReturn::All)
+        && !has(SearchReturn::Count)
+    {
+        let min = results.first().filter(|_| has(SearchReturn::Min));
+        let max = results.last().filter(|_| has(SearchReturn::Max));
+        min.into_iter().chain(max).copied().collect()
+    } else {
+        results.to_vec()
+    };
+    saved.sort_unstable();
+    saved.dedup();
+    saved
+}
+
+/// The `* ESEARCH` response of SEARCH RETURN (RFC 4731) and ESORT (RFC 5267) for
+/// the result `numbers` (in the command's order: MIN and MAX are its first and
+/// last), with `all` the ALL set as the command encodes it. The items come in
+/// Dovecot's order: MIN, MAX, ALL, COUNT, then MODSEQ (RFC 7162 §3.1.5).
+pub(super) fn esearch_response(
+    tag: &str,
+    uid: bool,
+    opts: &[SearchReturn],
+    numbers: &[u32],
+    all: String,
+    modseq: Option<u64>,
+) -> String {
+    let has = |o: SearchReturn| opts.contains(&o);
+    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+    if uid {
+        line.push_str(" UID");
+    }
+    if has(SearchReturn::Min)
+        && let Some(n) = numbers.first()
+    {
+        line.push_str(&format!(" MIN {n}"));
+    }
+    if has(SearchReturn::Max)
+        && let Some(n) = numbers.last()
+    {
+        line.push_str(&format!(" MAX {n}"));
+    }
+    if has(SearchReturn::All) && !numbers.is_empty() {
+        line.push_str(&format!(" ALL {all}"));
+    }
+    if has(SearchReturn::Count) {
+        line.push_str(&format!(" COUNT {}", numbers.len()));
+    }
+    if let Some(m) = modseq {
+        line.push_str(&format!(" MODSEQ {m}"));
+    }
+    line.push_str("\r\n");
+    line
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use mailroom_store::SortData;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{CmdResult, Session, Tagged};
+use super::{CmdResult, Session, Tagged, search};
 use crate::proto::types::{SearchKey, SearchReturn, SortCriterion, SortKey, ThreadAlgorithm};
 use crate::rfc5256::{self, EnvelopeAddresses, SortValue, ThreadInput};
 
@@ -123,7 +123,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let has = |o: SearchReturn| opts.contains(&o);
         if has(SearchReturn::Save) {
-            // RFC 5182 §2.4: the saved result is the set of messages, not an order.
+            // MIN and MAX are the first and last in sort order, as UIDs.
             let to_uid = |n: u32| -> u32 {
                 if uid {
                     n
@@ -131,27 +131,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     found.iter().find(|&&(s, _)| s == n).map_or(0, |&(_, u)| u)
                 }
             };
-            let mut saved: Vec<u32> = if (has(SearchReturn::Min) || has(SearchReturn::Max))
-                && !has(SearchReturn::All)
-                && !has(SearchReturn::Count)
-            {
-                let mut s = Vec::new();
-                if has(SearchReturn::Min)
-                    && let Some(&n) = numbers.first()
-                {
-                    s.push(to_uid(n));
-                }
-                if has(SearchReturn::Max)
-                    && let Some(&n) = numbers.last()
-                {
-                    s.push(to_uid(n));
-                }
-                s
-            } else {
-                found.iter().map(|&(_, u)| u).collect()
-            };
-            saved.sort_unstable();
-            saved.dedup();
+            let in_order: Vec<u32> = numbers.iter().map(|&n| to_uid(n)).collect();
+            let saved = search::saved_result(&opts, &in_order);
             if let Some(sel) = self.selected.as_mut() {
                 sel.saved = saved;
             }
@@ -159,28 +140,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return Ok(Tagged::Ok("SORT completed, result saved".into()));
             }
         }
-        let mut line = format!("* ESEARCH (TAG \"{tag}\")");
-        if uid {
-            line.push_str(" UID");
-        }
-        if has(SearchReturn::Min)
-            && let Some(n) = numbers.first()
-        {
-            line.push_str(&format!(" MIN {n}"));
-        }
-        if has(SearchReturn::Max)
-            && let Some(n) = numbers.last()
-        {
-            line.push_str(&format!(" MAX {n}"));
-        }
-        // ALL before COUNT, as Dovecot answers ESORT.
-        if has(SearchReturn::All) && !numbers.is_empty() {
-            line.push_str(&format!(" ALL {}", rfc5256::ordered_sequence_set(&numbers)));
-        }
-        if has(SearchReturn::Count) {
-            line.push_str(&format!(" COUNT {}", numbers.len()));
-        }
-        line.push_str("\r\n");
+        let line = search::esearch_response(
+            tag,
+            uid,
+            &opts,
+            &numbers,
+            rfc5256::ordered_sequence_set(&numbers),
+            None,
+        );
         self.out.extend_from_slice(line.as_bytes());
         Ok(Tagged::Ok("SORT completed".into()))
     }
