@@ -24,7 +24,7 @@ import os
 import re
 import sys
 
-from throwaway import WireConn, crlf, throwaway_dovecot
+from throwaway import TaggedConn, crlf, throwaway_dovecot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CORPUS = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "crates/message/tests/data/python-email")
@@ -32,29 +32,16 @@ OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "crates/message/t
 PORT = 14393
 
 
-class Conn(WireConn):
+class Conn(TaggedConn):
     def __init__(self):
         super().__init__(PORT)
-        self.tag = 0
 
     def cmd(self, text, literal=None, must_ok=True):
-        self.tag += 1
-        tag = b"a%d" % self.tag
-        if literal is not None:
-            self.s.sendall(tag + b" " + text + b" {%d}\r\n" % len(literal))
-            cont = self.read_line()
-            assert cont.startswith(b"+"), cont
-            self.s.sendall(literal + b"\r\n")
-        else:
-            self.s.sendall(tag + b" " + text + b"\r\n")
-        lines = []
-        while True:
-            r = self.read_response()
-            if r.startswith(tag + b" "):
-                if must_ok:
-                    assert r.startswith(tag + b" OK"), r
-                return lines if r.startswith(tag + b" OK") else None
-            lines.append(r)
+        """The untagged lines, or None when the command did not answer OK."""
+        lines, status = self.command(text, literal)
+        if must_ok:
+            assert status.split(b" ")[1] == b"OK", status
+        return lines if status.split(b" ")[1] == b"OK" else None
 
 
 # BODY[section] answers are recorded for the synthetic corpus only (the

@@ -19,35 +19,21 @@ commands.txt is sent. For each command the expected file holds a block:
 
 import os
 
-from throwaway import WireConn, crlf, throwaway_dovecot
+from throwaway import TaggedConn, crlf, throwaway_dovecot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DATA = os.path.join(ROOT, "crates/imap/tests/data/sort")
 PORT = 14394
 
 
-class Conn(WireConn):
+class Conn(TaggedConn):
     def __init__(self):
         super().__init__(PORT)
-        self.tag = 0
 
     def cmd(self, text, literal=None):
         """(untagged lines, tagged status word)."""
-        self.tag += 1
-        tag = b"a%d" % self.tag
-        if literal is not None:
-            self.s.sendall(tag + b" " + text + b" {%d}\r\n" % len(literal))
-            cont = self.read_line()
-            assert cont.startswith(b"+"), cont
-            self.s.sendall(literal + b"\r\n")
-        else:
-            self.s.sendall(tag + b" " + text + b"\r\n")
-        lines = []
-        while True:
-            r = self.read_response()
-            if r.startswith(tag + b" "):
-                return lines, r.split(b" ")[1]
-            lines.append(r)
+        lines, status = self.command(text, literal)
+        return lines, status.split(b" ")[1]
 
 
 def main():

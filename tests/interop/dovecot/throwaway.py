@@ -91,6 +91,33 @@ class WireConn:
             out += b"\r\n" + self.read_n(int(m.group(1)))
 
 
+class TaggedConn(WireConn):
+    """A WireConn that sends tagged commands (`a1`, `a2`, ...) and collects answers."""
+
+    def __init__(self, port, timeout=None):
+        super().__init__(port, timeout)
+        self.tag = 0
+
+    def command(self, text, literal=None):
+        """Sends `text` (with `literal` as a synchronising literal after it) and
+        returns (untagged lines, tagged status line)."""
+        self.tag += 1
+        tag = b"a%d" % self.tag
+        if literal is not None:
+            self.s.sendall(tag + b" " + text + b" {%d}\r\n" % len(literal))
+            cont = self.read_line()
+            assert cont.startswith(b"+"), cont
+            self.s.sendall(literal + b"\r\n")
+        else:
+            self.s.sendall(tag + b" " + text + b"\r\n")
+        lines = []
+        while True:
+            r = self.read_response()
+            if r.startswith(tag + b" "):
+                return lines, r
+            lines.append(r)
+
+
 def crlf(data):
     """Bare LFs become CRLF: Dovecot sizes a bare LF as two octets ("virtual size"),
     mailroom counts the octets it stores; with CRLF input both agree."""
