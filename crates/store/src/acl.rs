@@ -78,6 +78,15 @@ async fn rights_of(
     Ok(letters.map(|l| union_of(&[l])).unwrap_or_default())
 }
 
+/// What an ACL change tells the sessions: the owner's and the grantee's lists of
+/// mailboxes changed (the grantee's shared namespace gains or loses a mailbox).
+fn acl_changed(owner: AccountId, grantee: Option<AccountId>) -> Vec<Change> {
+    std::iter::once(owner)
+        .chain(grantee)
+        .map(|account_id| Change::MailboxList { account_id })
+        .collect()
+}
+
 /// Gives a new mailbox the ACL of its parent (as Dovecot does), so a mailbox
 /// created inside a shared one is shared the same way.
 pub(crate) async fn inherit_acl(
@@ -144,11 +153,7 @@ impl Store {
                         .execute(&mut *conn)
                         .await?;
                     }
-                    let mut events = vec![Change::MailboxList { account_id: mb.account_id }];
-                    if let Some(grantee) = account {
-                        events.push(Change::MailboxList { account_id: grantee });
-                    }
-                    Ok((after, events))
+                    Ok((after, acl_changed(mb.account_id, account)))
                 })
             })
             .await
@@ -169,15 +174,10 @@ impl Store {
                             .bind(&identifier)
                             .execute(&mut *conn)
                             .await?;
-                    let mut events = vec![Change::MailboxList {
-                        account_id: mb.account_id,
-                    }];
-                    if let Some(grantee) = account {
-                        events.push(Change::MailboxList {
-                            account_id: grantee,
-                        });
-                    }
-                    Ok((done.rows_affected() > 0, events))
+                    Ok((
+                        done.rows_affected() > 0,
+                        acl_changed(mb.account_id, account),
+                    ))
                 })
             })
             .await
