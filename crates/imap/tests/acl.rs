@@ -503,3 +503,52 @@ async fn create_delete_and_rename_inside_a_shared_mailbox() {
     assert_eq!(r[0], "* MYRIGHTS \"Work\" lrswipkxteacd");
     assert!(ok(&a.cmd("o3 DELETE Work").await));
 }
+
+/// bob shares only `Projects/Q1`: alice's `%` listing of bob's level still shows
+/// `Projects`, as `\Noselect`, because a level of hierarchy that matches `%` is
+/// returned even when it is not a selectable mailbox for her (RFC 3501 §6.3.8,
+/// RFC 9051 §6.3.9); `*` lists Q1 and the placeholder above it.
+#[tokio::test]
+async fn a_shared_child_shows_its_unshared_parent_as_noselect() {
+    let (s, _) = setup().await;
+    let bob_id = s.store.account(BOB).await.unwrap().unwrap().id;
+    let q1 = s
+        .store
+        .create_mailbox(bob_id, "Projects/Q1", None)
+        .await
+        .unwrap();
+    grant(&s, q1.id, "lr").await;
+    let mut a = alice(&s).await;
+    let r = a.cmd("l1 LIST \"\" \"Shared/bob@example.org/%\"").await;
+    assert!(ok(&r), "{r:?}");
+    let lists: Vec<&String> = r.iter().filter(|l| l.starts_with("* LIST")).collect();
+    assert_eq!(lists.len(), 1, "{r:?}");
+    assert!(
+        lists[0].contains("\\Noselect")
+            && lists[0].ends_with("\"Shared/bob@example.org/Projects\""),
+        "{r:?}"
+    );
+    let r = a.cmd("l2 LIST \"\" \"Shared/*\"").await;
+    assert!(has(&r, "\"Shared/bob@example.org/Projects/Q1\""), "{r:?}");
+    assert!(has(&r, "\"Shared/bob@example.org/Projects\""), "{r:?}");
+    let r = a.cmd("l3 SELECT \"Shared/bob@example.org/Projects\"").await;
+    assert!(tagged(&r).contains("NO"), "{r:?}");
+    let r = a
+        .cmd("l4 SELECT \"Shared/bob@example.org/Projects/Q1\"")
+        .await;
+    assert!(ok(&r), "{r:?}");
+}
+
+/// `Shared` is the shared namespace's root: nobody can create a personal mailbox
+/// there, which would be unreachable.
+#[tokio::test]
+async fn the_shared_root_is_not_a_personal_mailbox() {
+    let (s, _) = setup().await;
+    let mut a = alice(&s).await;
+    for name in ["Shared", "Shared/mine", "Shared/bob@example.org/New"] {
+        let r = a.cmd(&format!("c CREATE \"{name}\"")).await;
+        assert!(tagged(&r).contains(" NO "), "CREATE {name}: {r:?}");
+    }
+    let r = a.cmd("r RENAME INBOX \"Shared/x\"").await;
+    assert!(tagged(&r).contains(" NO "), "{r:?}");
+}

@@ -397,11 +397,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             all.push(placeholder(SHARED_ROOT.to_string()));
         }
         let mut owners = HashSet::new();
+        // Shared names listed so far; they come by owner and name, so a mailbox's
+        // superiors come before it.
+        let mut listed = HashSet::new();
         for s in shared {
             if owners.insert(s.owner.clone()) {
                 all.push(placeholder(format!("{SHARED_ROOT}/{}", s.owner)));
             }
+            // Superiors not shared with this account stay in the hierarchy as
+            // `\Noselect` levels, so `%` walks down to what is shared (RFC 9051
+            // §6.3.9).
+            for (i, _) in s.mailbox.name.match_indices(DELIMITER) {
+                let superior = display_name(Some(&s.owner), &s.mailbox.name[..i]);
+                if listed.insert(superior.clone()) {
+                    all.push(placeholder(superior));
+                }
+            }
             let name = display_name(Some(&s.owner), &s.mailbox.name);
+            listed.insert(name.clone());
             if !s.rights.contains(Rights::READ) {
                 unreadable.insert(name.clone());
             }
