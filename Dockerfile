@@ -17,9 +17,11 @@
 ARG RUST_IMAGE=rust:1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
-# --- 1. The dependency skeleton: manifests, the lock file, and a stub for every .rs
-# file, with a fixed timestamp, so the next stage's dependency layer is rebuilt only
-# when a manifest or Cargo.lock changes, not when source code does.
+# --- 1. The dependency skeleton: manifests, the lock file, and a stub for each target
+# root cargo needs to load the workspace (src/lib.rs, src/main.rs, src/bin/*.rs,
+# build.rs, and paths a manifest names), with a fixed timestamp, so the next stage's
+# dependency layer is rebuilt only when a manifest or Cargo.lock changes: not when
+# source code changes, nor when a module or a test file is added.
 FROM ${RUST_IMAGE} AS skeleton
 WORKDIR /src
 COPY . .
@@ -27,7 +29,11 @@ RUN set -eu; mkdir /skeleton; \
     find . -path ./target -prune -o -type f \
       \( -name Cargo.toml -o -name Cargo.lock -o -name 'rust-toolchain*' -o -path './.cargo/config*' \) \
       -exec cp --parents {} /skeleton/ \; ; \
-    find . -path ./target -prune -o -type f -name '*.rs' -print | while read -r f; do \
+    { find . -path ./target -prune -o -type f \( -path '*/src/lib.rs' -o -path '*/src/main.rs' \
+        -o -path '*/src/bin/*.rs' -o -name build.rs \) -print; \
+      find . -path ./target -prune -o -type f -name Cargo.toml -print | while read -r m; do \
+        sed -n 's/^path = "\(.*\.rs\)"$/\1/p' "$m" | sed "s|^|$(dirname "$m")/|"; \
+      done; } | sort -u | while read -r f; do \
       mkdir -p "/skeleton/$(dirname "$f")"; echo 'fn main() {}' > "/skeleton/$f"; \
     done; \
     find /skeleton -exec touch -h -d @0 {} +
