@@ -121,6 +121,14 @@ pub enum UserCommand {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Show an account's storage use and quota, or set the quota: a size such as
+    /// `500M` or `2G` (IMAP QUOTA reports it; APPEND, COPY and delivery beyond it
+    /// are refused), or `none` for no limit.
+    Quota {
+        address: String,
+        #[arg(value_parser = parse_quota)]
+        size: Option<QuotaArg>,
+    },
     /// Set a new password.
     Passwd {
         address: String,
@@ -143,4 +151,22 @@ pub enum AliasCommand {
 pub enum ConfigCommand {
     /// Print the effective configuration (defaults, file, environment), secrets masked.
     Show,
+}
+
+/// The size argument of `user quota`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaArg {
+    Unlimited,
+    Bytes(u64),
+}
+
+fn parse_quota(text: &str) -> Result<QuotaArg, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(QuotaArg::Unlimited);
+    }
+    let size = mailroom_config::ByteSize::parse(text)?;
+    if i64::try_from(size.0).is_err() {
+        return Err(format!("{text:?} is too large"));
+    }
+    Ok(QuotaArg::Bytes(size.0))
 }

@@ -14,7 +14,7 @@ use mailroom_store::{Rights, RightsOp, Store, StoreOptions};
 
 use cli::{
     AclCommand, AliasCommand, Cli, Command, ConfigCommand, DomainCommand, PasswordSource,
-    QueueCommand, UserCommand,
+    QueueCommand, QuotaArg, UserCommand,
 };
 
 fn main() -> ExitCode {
@@ -95,6 +95,34 @@ async fn run(command: Command, config: Config) -> Result<()> {
                 UserCommand::SendAsAny { address, state } => {
                     store.set_send_as_any(&address, state == "on").await?;
                     println!("{address} may send as any address: {state}");
+                }
+                UserCommand::Quota { address, size } => {
+                    let Some(account) = store.account(&address).await? else {
+                        bail!("account {address:?} does not exist");
+                    };
+                    if let Some(size) = size {
+                        let bytes = match size {
+                            QuotaArg::Unlimited => None,
+                            QuotaArg::Bytes(n) => Some(i64::try_from(n)?),
+                        };
+                        store.set_quota(&account.address, bytes).await?;
+                    }
+                    let usage = store.quota_usage(account.id).await?;
+                    let used = mailroom_config::ByteSize(usage.used_bytes);
+                    match usage.limit_bytes {
+                        Some(limit) => println!(
+                            "{}: {} bytes used of {} ({}, {:.1}%)",
+                            account.address,
+                            usage.used_bytes,
+                            limit,
+                            mailroom_config::ByteSize(limit),
+                            100.0 * usage.used_bytes as f64 / limit.max(1) as f64
+                        ),
+                        None => println!(
+                            "{}: {} bytes used ({used}), no quota",
+                            account.address, usage.used_bytes
+                        ),
+                    }
                 }
                 UserCommand::Passwd { address, password } => {
                     if store.account(&address).await?.is_none() {

@@ -592,3 +592,66 @@ fn acl_commands_make_a_workgroup_mailbox() {
     }
     drop(server);
 }
+
+/// `user quota` shows an account's use, sets and lifts its quota, and the running
+/// server's IMAP QUOTA answers (RFC 9208) follow at once.
+#[test]
+fn user_quota_shows_sets_and_lifts_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let server = start_server(dir.path());
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        run(
+            mailroom(dir.path()).args(["-c", "m.toml"]).args(args),
+            stdin,
+        )
+    };
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let out = cli(args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    ok(&["domain", "add", "example.org"], None);
+    ok(
+        &["user", "add", "alice@example.org", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert_eq!(
+        ok(&["user", "quota", "alice@example.org"], None),
+        "alice@example.org: 0 bytes used (0), no quota"
+    );
+    assert_eq!(
+        ok(&["user", "quota", "alice@example.org", "2M"], None),
+        "alice@example.org: 0 bytes used of 2097152 (2M, 0.0%)"
+    );
+    let r = imap_session(
+        server.imap,
+        "alice@example.org",
+        "pw",
+        &["GETQUOTAROOT INBOX"],
+    );
+    assert!(
+        r.iter().any(|l| l == "* QUOTA \"\" (STORAGE 0 2048)"),
+        "{r:?}"
+    );
+    assert_eq!(
+        ok(&["user", "quota", "alice@example.org", "none"], None),
+        "alice@example.org: 0 bytes used (0), no quota"
+    );
+    let r = imap_session(
+        server.imap,
+        "alice@example.org",
+        "pw",
+        &["GETQUOTAROOT INBOX"],
+    );
+    assert!(!r.iter().any(|l| l.starts_with("* QUOTA ")), "{r:?}");
+
+    for (args, says) in [
+        (&["user", "quota", "alice@example.org", "lots"][..], "lots"),
+        (&["user", "quota", "nobody@example.org", "1G"][..], "nobody"),
+    ] {
+        let out = cli(args, None);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
+}

@@ -1,8 +1,9 @@
 //! QUOTA (RFC 9208) with the STORAGE resource: one quota root per account. The
 //! session's own account is the root `""`; a mailbox shared by another account
 //! (`Shared/<owner>/...`) counts against its owner's quota, whose root is named by
-//! the owner's address. Limits are set by administrators (`quota_bytes` of the
-//! admin API's `PATCH /api/v1/accounts/{address}`), never over IMAP: SETQUOTA is
+//! the owner's address. Limits are set by administrators (`mailroom user quota`, or
+//! `quota_bytes` of the admin API's `PATCH /api/v1/accounts/{address}`), never over
+//! IMAP: SETQUOTA is
 //! refused. APPEND, COPY and MOVE past a quota are refused by the store and
 //! answered `NO [OVERQUOTA]`. STATUS (DELETED-STORAGE) is answered with the other
 //! STATUS items (`mailboxes`).
@@ -91,7 +92,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ));
         }
         Tagged::No(
-            "[NOPERM] Quotas are set by the administrator (mailroom user, or the admin API)".into(),
+            "[NOPERM] Quotas are set by the administrator (mailroom user quota, or the admin API)"
+                .into(),
         )
     }
 }
