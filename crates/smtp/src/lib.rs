@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use mailroom_auth::{LoginThrottle, TlsManager};
 use mailroom_config::Config;
+use mailroom_delivery::Inbound;
 use mailroom_store::{AddressPolicy, Store};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) tls: Option<TlsManager>,
     /// Failed-login bookkeeping, shared with the other listeners.
     pub(crate) throttle: Arc<LoginThrottle>,
+    /// The checks between a received message and the store (MX and LMTP).
+    pub(crate) inbound: Inbound,
     /// Open sessions per client address, for `limits.max_connections_per_ip`.
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -93,6 +96,7 @@ impl SmtpServer {
             case_sensitive_local_part: config.smtp.case_sensitive_local_part,
         };
         let throttle = Arc::new(LoginThrottle::new(&config.auth));
+        let inbound = Inbound::new(config.clone());
         SmtpServer {
             shared: Shared {
                 store,
@@ -101,6 +105,7 @@ impl SmtpServer {
                 policy,
                 tls: None,
                 throttle,
+                inbound,
                 per_ip: Mutex::new(HashMap::new()),
             },
         }
@@ -110,6 +115,13 @@ impl SmtpServer {
     /// certificate of [`SmtpServer::serve_tls`]. LMTP never offers it.
     pub fn with_tls(mut self, tls: TlsManager) -> Self {
         self.shared.tls = Some(tls);
+        self
+    }
+
+    /// Shares one inbound pipeline (its resolver cache, its spam engine client)
+    /// between the MX and LMTP listeners.
+    pub fn with_inbound(mut self, inbound: Inbound) -> Self {
+        self.shared.inbound = inbound;
         self
     }
 

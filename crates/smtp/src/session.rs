@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use mailroom_auth::sasl::SaslFailure;
 use mailroom_auth::{Mechanism, SaslOutcome, SaslSession, ThrottleVerdict};
-use mailroom_store::{Account, AccountId, Recipient, StoreError};
+use mailroom_delivery::{Envelope, Verdict, Via};
+use mailroom_store::{Account, AccountId, Folder, Recipient, StoreError};
 use smtp_proto::{
     AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, MAIL_BODY_BINARYMIME, MAIL_SMTPUTF8, MailFrom,
     RcptTo, Request,
@@ -1024,13 +1025,48 @@ impl Session<Stream> {
         distinct.sort_unstable();
         distinct.dedup();
         let raw = sink.into_message();
+        let started = Instant::now();
+        let rcpts: Vec<&str> = tx.recipients.iter().map(|r| r.address.as_str()).collect();
+        let from = format!("<{}>", tx.reverse_path);
+        let envelope = Envelope {
+            via: if mode == Mode::Lmtp {
+                Via::Lmtp
+            } else {
+                Via::Mx
+            },
+            client_ip: self.peer.ip(),
+            helo: self
+                .greeting
+                .as_ref()
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
+            mail_from: tx.reverse_path.clone(),
+            recipients: tx.recipients.iter().map(|r| r.address.clone()).collect(),
+            authenticated: self.auth.as_ref().map(|a| a.address.clone()),
+        };
+        let (raw, folder) = match self.shared.inbound.check(&raw, &envelope).await {
+            Verdict::Deliver {
+                mut prepend,
+                folder,
+            } => {
+                prepend.extend_from_slice(&raw);
+                (prepend, folder)
+            }
+            Verdict::Refuse(refusal) => {
+                info!(queue_id = %tx.queue_id, size, %from, rcpts = ?rcpts, code = refusal.code, reason = %refusal.text, "message refused by the inbound checks; nothing delivered");
+                self.refused("policy");
+                let reply = Reply::new(refusal.code, refusal.status, refusal.text);
+                for r in replies_for(reply, &tx, mode) {
+                    self.reply(r);
+                }
+                return;
+            }
+        };
         // LMTP can answer per recipient: keep a copy to deliver account by account when
         // the one-transaction delivery fails because one of them is over quota.
         let retry_copy = (mode == Mode::Lmtp && distinct.len() > 1).then(|| raw.clone());
-        let started = Instant::now();
-        let result = self.shared.store.deliver(raw, &accounts).await;
-        let rcpts: Vec<&str> = tx.recipients.iter().map(|r| r.address.as_str()).collect();
-        let from = format!("<{}>", tx.reverse_path);
+        let targets: Vec<(AccountId, Folder)> = accounts.iter().map(|&a| (a, folder)).collect();
+        let result = self.shared.store.deliver_into(raw, &targets).await;
         let delivered_reply = |address: &str| {
             let text = format!("<{}> delivered as {}", sanitize(address), tx.queue_id);
             Reply::new(250, "2.1.5", text)
@@ -1068,7 +1104,11 @@ impl Session<Stream> {
         };
         let mut outcome: HashMap<AccountId, Result<(), Reply>> = HashMap::new();
         for account in distinct {
-            let result = self.shared.store.deliver(copy.clone(), &[account]).await;
+            let result = self
+                .shared
+                .store
+                .deliver_into(copy.clone(), &[(account, folder)])
+                .await;
             outcome.insert(
                 account,
                 result.map(|_| ()).map_err(|e| delivery_error_reply(&e)),

@@ -174,21 +174,55 @@ pub(crate) async fn deliver_to_inboxes(
     received: i64,
     events: &mut Vec<Change>,
 ) -> Result<Delivered> {
+    let targets: Vec<(AccountId, Folder)> = accounts.iter().map(|&a| (a, Folder::Inbox)).collect();
+    deliver_to_folders(conn, prepared, &targets, received, events).await
+}
+
+/// The mailbox a delivered copy goes to: INBOX, or the account's `\Junk` mailbox
+/// (RFC 6154; the one with the lowest id when there are several), INBOX when it has
+/// none.
+async fn folder_mailbox(
+    conn: &mut SqliteConnection,
+    account_id: AccountId,
+    folder: Folder,
+) -> Result<MailboxId> {
+    if folder == Folder::Junk {
+        let junk: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM mailboxes WHERE account_id = ? AND special_use = '\\Junk' AND noselect = 0
+             ORDER BY id LIMIT 1",
+        )
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = junk {
+            return Ok(id);
+        }
+    }
+    sqlx::query_scalar("SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'")
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("INBOX of account", account_id.to_string()))
+}
+
+/// One copy per (account, folder) target, the bytes stored once.
+pub(crate) async fn deliver_to_folders(
+    conn: &mut SqliteConnection,
+    prepared: &Prepared,
+    targets: &[(AccountId, Folder)],
+    received: i64,
+    events: &mut Vec<Change>,
+) -> Result<Delivered> {
     let content_id = insert_content(conn, prepared).await?;
     let size = prepared.raw.len() as u64;
-    let mut copies = Vec::with_capacity(accounts.len());
-    for &account_id in accounts {
-        let inbox: i64 =
-            sqlx::query_scalar("SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'")
-                .bind(account_id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or_else(|| StoreError::not_found("INBOX of account", account_id.to_string()))?;
+    let mut copies = Vec::with_capacity(targets.len());
+    for &(account_id, folder) in targets {
+        let mailbox = folder_mailbox(conn, account_id, folder).await?;
         check_quota(conn, account_id, size).await?;
-        let (uid, modseq) = allocate(conn, inbox, 1).await?;
+        let (uid, modseq) = allocate(conn, mailbox, 1).await?;
         insert_message(
             conn,
-            inbox,
+            mailbox,
             uid,
             content_id,
             modseq,
@@ -197,10 +231,10 @@ pub(crate) async fn deliver_to_inboxes(
             size,
         )
         .await?;
-        copies.push((account_id, inbox, uid));
+        copies.push((account_id, mailbox, uid));
         events.push(Change::Mailbox {
             account_id,
-            mailbox_id: inbox,
+            mailbox_id: mailbox,
             modseq,
         });
     }
@@ -471,10 +505,27 @@ impl Store {
     /// in one transaction, storing the bytes once. Returns only after the commit:
     /// the SMTP receiver answers 250 after this returns Ok, never before.
     pub async fn deliver(&self, raw: Vec<u8>, recipients: &[AccountId]) -> Result<Delivered> {
-        let mut accounts = recipients.to_vec();
-        accounts.sort_unstable();
-        accounts.dedup();
-        if accounts.is_empty() {
+        let targets: Vec<(AccountId, Folder)> =
+            recipients.iter().map(|&a| (a, Folder::Inbox)).collect();
+        self.deliver_into(raw, &targets).await
+    }
+
+    /// Delivers one message to a folder of every distinct account (the inbound
+    /// pipeline files spam into Junk), in one transaction, storing the bytes once.
+    /// An account named twice gets one copy, in the first folder named for it.
+    pub async fn deliver_into(
+        &self,
+        raw: Vec<u8>,
+        targets: &[(AccountId, Folder)],
+    ) -> Result<Delivered> {
+        let mut distinct: Vec<(AccountId, Folder)> = Vec::with_capacity(targets.len());
+        for &(account, folder) in targets {
+            if !distinct.iter().any(|(a, _)| *a == account) {
+                distinct.push((account, folder));
+            }
+        }
+        distinct.sort_unstable_by_key(|(a, _)| *a);
+        if distinct.is_empty() {
             return Err(StoreError::invalid("delivery", "no recipients"));
         }
         let prepared = prepare(raw).await?;
@@ -482,9 +533,9 @@ impl Store {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let mut events = Vec::with_capacity(accounts.len());
+                    let mut events = Vec::with_capacity(distinct.len());
                     let delivered =
-                        deliver_to_inboxes(conn, &prepared, &accounts, received, &mut events)
+                        deliver_to_folders(conn, &prepared, &distinct, received, &mut events)
                             .await?;
                     Ok((delivered, events))
                 })

@@ -305,11 +305,20 @@ pub enum Change {
     Directory,
 }
 
+/// Where the inbound pipeline files a delivered copy ([`crate::Store::deliver_into`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Folder {
+    Inbox,
+    /// The account's mailbox with the `\Junk` special use (RFC 6154); INBOX when the
+    /// account has none.
+    Junk,
+}
+
 /// The outcome of [`crate::Store::deliver`]: where each copy went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
     pub content_id: ContentId,
-    /// (account, INBOX mailbox, UID) per distinct recipient account.
+    /// (account, mailbox, UID) per distinct recipient account.
     pub copies: Vec<(AccountId, MailboxId, u32)>,
 }
 
