@@ -1318,3 +1318,74 @@ async fn search_treats_query_syntax_as_text_and_folds_unicode() {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test]
+async fn deliver_into_files_each_copy_in_its_folder() {
+    let (_dir, store) = open().await;
+    let alice = with_user(&store, "alice@example.org").await;
+    let bob = with_user(&store, "bob@example.org").await;
+    let carol = with_user(&store, "carol@example.org").await;
+    // Carol has no \Junk mailbox any more: her copy falls back to INBOX.
+    store
+        .delete_mailbox(carol.id, "Junk")
+        .await
+        .expect("delete Junk");
+    let delivered = store
+        .deliver_into(
+            message("spam", "cheap watches"),
+            &[
+                (alice.id, Folder::Junk),
+                (bob.id, Folder::Inbox),
+                (carol.id, Folder::Junk),
+                // Named twice: one copy, in the first folder named.
+                (alice.id, Folder::Inbox),
+            ],
+        )
+        .await
+        .expect("deliver");
+    assert_eq!(delivered.copies.len(), 3);
+    let count = |mb: Mailbox| {
+        let store = store.clone();
+        async move {
+            store
+                .fetch_info(mb.id, &[1..=u32::MAX])
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let alice_junk = store
+        .mailbox(alice.id, "Junk")
+        .await
+        .unwrap()
+        .expect("Junk");
+    assert_eq!(alice_junk.special_use.as_deref(), Some("\\Junk"));
+    assert_eq!(count(alice_junk).await, 1, "alice's copy is in Junk");
+    assert_eq!(count(inbox(&store, &alice).await).await, 0);
+    assert_eq!(count(inbox(&store, &bob).await).await, 1);
+    let bob_junk = store.mailbox(bob.id, "Junk").await.unwrap().expect("Junk");
+    assert_eq!(count(bob_junk).await, 0);
+    assert_eq!(
+        count(inbox(&store, &carol).await).await,
+        1,
+        "no Junk: INBOX"
+    );
+
+    // The \Junk special use, not the name, decides: a renamed Junk still gets spam.
+    let spam = store.mailbox(bob.id, "Junk").await.unwrap().expect("Junk");
+    store.set_special_use(spam.id, None).await.unwrap();
+    let archive = store
+        .mailbox(bob.id, "Archive")
+        .await
+        .unwrap()
+        .expect("Archive");
+    store
+        .set_special_use(archive.id, Some("\\Junk"))
+        .await
+        .unwrap();
+    store
+        .deliver_into(message("spam2", "more"), &[(bob.id, Folder::Junk)])
+        .await
+        .expect("deliver");
+    assert_eq!(count(archive).await, 1);
+}
