@@ -356,3 +356,98 @@ fn read_account(path: &Path) -> Result<Option<StoredAccount>, AcmeError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> Config {
+        let mut config = Config {
+            data_dir: dir.to_path_buf(),
+            hostname: "mail.example.test".into(),
+            ..Config::default()
+        };
+        config.acme.enabled = true;
+        config
+    }
+
+    /// Installs an "ACME" certificate for `names` valid for `lifetime` from now.
+    fn install(tls: &TlsManager, dir: &Path, names: &[&str], lifetime: Duration) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap();
+        params.not_before = now;
+        params.not_after = now + lifetime;
+        let cert = params.self_signed(&key).unwrap();
+        tls.install(
+            &cert.pem(),
+            &key.serialize_pem(),
+            &dir.join("tls/acme-cert.pem"),
+            &dir.join("tls/acme-key.pem"),
+            CertificateSource::Acme,
+        )
+        .unwrap();
+    }
+
+    fn close(a: SystemTime, b: SystemTime) -> bool {
+        let d = a.duration_since(b).unwrap_or_else(|e| e.duration());
+        d < Duration::from_secs(5)
+    }
+
+    #[test]
+    fn renewal_is_due_at_once_without_an_acme_certificate_for_the_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let tls = TlsManager::from_config(&config).unwrap();
+        assert!(
+            close(renewal_due(&config, &tls), SystemTime::now()),
+            "self-signed"
+        );
+        install(
+            &tls,
+            dir.path(),
+            &["other.example.test"],
+            Duration::from_secs(90 * 86400),
+        );
+        assert!(
+            close(renewal_due(&config, &tls), SystemTime::now()),
+            "other names"
+        );
+    }
+
+    #[test]
+    fn renewal_is_due_renew_before_expiry_or_at_two_thirds_of_a_short_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let tls = TlsManager::from_config(&config).unwrap();
+        let day = Duration::from_secs(86400);
+        install(&tls, dir.path(), &["mail.example.test"], 90 * day);
+        let expires = tls.certificate().unwrap().expires();
+        assert!(
+            close(renewal_due(&config, &tls), expires - 30 * day),
+            "90 days: 30 before"
+        );
+        install(&tls, dir.path(), &["mail.example.test"], 6 * day);
+        let expires = tls.certificate().unwrap().expires();
+        assert!(
+            close(renewal_due(&config, &tls), expires - 2 * day),
+            "6 days: a third"
+        );
+        // The certificate on disk is served again after a restart.
+        let again = TlsManager::from_config(&config).unwrap();
+        assert_eq!(again.certificate().unwrap().source, CertificateSource::Acme);
+        assert_eq!(again.fingerprint(), tls.fingerprint());
+        // ...but not when ACME is turned off: then the self-signed one is back.
+        let mut off = config.clone();
+        off.acme.enabled = false;
+        let off = TlsManager::from_config(&off).unwrap();
+        assert_eq!(
+            off.certificate().unwrap().source,
+            CertificateSource::SelfSigned
+        );
+    }
+}

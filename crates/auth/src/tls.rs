@@ -747,4 +747,179 @@ mod tests {
             .to_string();
         assert!(err.contains("does not match"), "{err}");
     }
+
+    /// Accepts anything (webpki refuses the TLS-ALPN-01 certificate's critical
+    /// extension): these tests look at which certificate is served, not at trust.
+    #[derive(Debug)]
+    struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+    impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &rustls_pki_types::ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: rustls_pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    /// A handshake through `manager`'s acceptor: the negotiated ALPN protocol and the
+    /// leaf the client was shown.
+    async fn handshake(
+        manager: &TlsManager,
+        name: &str,
+        alpn: &[&[u8]],
+    ) -> (Option<Vec<u8>>, CertificateDer<'static>) {
+        let provider = Arc::new(aws_lc_rs::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let acceptor = manager.acceptor();
+        let server = tokio::spawn(async move { acceptor.accept(server).await });
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = rustls_pki_types::ServerName::try_from(name.to_string()).unwrap();
+        let client = connector.connect(name, client).await.expect("handshake");
+        let served = server.await.unwrap().expect("server side of the handshake");
+        let (_, conn) = client.get_ref();
+        assert_eq!(
+            conn.alpn_protocol(),
+            served.get_ref().1.alpn_protocol(),
+            "both sides agree"
+        );
+        (
+            conn.alpn_protocol().map(|p| p.to_vec()),
+            conn.peer_certificates().unwrap()[0].clone().into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn acme_tls_alpn_validation_gets_the_challenge_certificate_and_nothing_else_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = TlsManager::from_config(&config(dir.path())).unwrap();
+        let served = manager.fingerprint();
+        let name = "mail.example.test";
+        let digest = Sha256::digest(b"token.thumbprint");
+        manager.add_alpn_challenge(name, alpn_challenge_certificate(name, &digest).unwrap());
+
+        // RFC 8737 §3: only acme-tls/1 offered, the name in SNI.
+        let (alpn, leaf) = handshake(&manager, name, &[ACME_TLS_ALPN]).await;
+        assert_eq!(alpn.as_deref(), Some(ACME_TLS_ALPN));
+        assert_ne!(fingerprint(leaf.as_ref()), served);
+        let (_, cert) =
+            <x509_parser::certificate::X509Certificate<'_> as x509_parser::prelude::FromDer<
+                '_,
+                x509_parser::error::X509Error,
+            >>::from_der(leaf.as_ref())
+            .unwrap();
+        let acme_identifier = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == "1.3.6.1.5.5.7.1.31")
+            .expect("the acmeIdentifier extension");
+        assert!(acme_identifier.critical, "RFC 8737 §3: critical");
+        // DER OCTET STRING of the SHA-256 digest of the key authorization.
+        assert_eq!(&acme_identifier.value[..2], &[0x04, 32]);
+        assert_eq!(&acme_identifier.value[2..], digest.as_slice());
+
+        // A mail client offering its own protocol is neither refused nor shown the
+        // challenge certificate, even for the same name.
+        let (alpn, leaf) = handshake(&manager, name, &[b"imap"]).await;
+        assert_eq!(alpn, None);
+        assert_eq!(fingerprint(leaf.as_ref()), served);
+        let (alpn, leaf) = handshake(&manager, name, &[]).await;
+        assert_eq!(alpn, None);
+        assert_eq!(fingerprint(leaf.as_ref()), served);
+        // acme-tls/1 among other protocols, or for another name: not a validation.
+        let (_, leaf) = handshake(&manager, name, &[b"imap", ACME_TLS_ALPN]).await;
+        assert_eq!(fingerprint(leaf.as_ref()), served);
+        let (_, leaf) = handshake(&manager, "other.example.test", &[ACME_TLS_ALPN]).await;
+        assert_eq!(fingerprint(leaf.as_ref()), served);
+
+        // Once the order is over, the name gets the server certificate again.
+        manager.clear_challenges();
+        let (alpn, leaf) = handshake(&manager, name, &[ACME_TLS_ALPN]).await;
+        assert_eq!(alpn, None);
+        assert_eq!(fingerprint(leaf.as_ref()), served);
+    }
+
+    #[tokio::test]
+    async fn install_swaps_the_certificate_for_new_handshakes_and_keeps_it_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = TlsManager::from_config(&config(dir.path())).unwrap();
+        let before = manager.fingerprint();
+        assert_eq!(
+            manager.certificate().unwrap().source,
+            CertificateSource::SelfSigned
+        );
+        let new = rcgen::generate_simple_self_signed(vec!["new.example.test".into()]).unwrap();
+        let (cert_path, key_path) = (dir.path().join("tls/a.pem"), dir.path().join("tls/k.pem"));
+        let info = manager
+            .install(
+                &new.cert.pem(),
+                &new.signing_key.serialize_pem(),
+                &cert_path,
+                &key_path,
+                CertificateSource::Acme,
+            )
+            .unwrap();
+        assert_eq!(info.names, vec!["new.example.test".to_string()]);
+        assert_eq!(manager.certificate().unwrap(), info);
+        assert_ne!(manager.fingerprint(), before);
+        assert_eq!(manager.cert_path(), cert_path);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&key_path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o077, 0, "the key is private");
+        let (_, leaf) = handshake(&manager, "new.example.test", &[]).await;
+        assert_eq!(fingerprint(leaf.as_ref()), manager.fingerprint());
+        // SIGHUP rereads the installed files.
+        manager.reload().unwrap();
+        assert_eq!(
+            manager.certificate().unwrap().source,
+            CertificateSource::Acme
+        );
+
+        // A key that does not match is refused; the installed certificate stays.
+        let other = rcgen::generate_simple_self_signed(vec!["x.example.test".into()]).unwrap();
+        let served = manager.fingerprint();
+        assert!(
+            manager
+                .install(
+                    &other.cert.pem(),
+                    &new.signing_key.serialize_pem(),
+                    &dir.path().join("tls/b.pem"),
+                    &dir.path().join("tls/bk.pem"),
+                    CertificateSource::Acme,
+                )
+                .is_err()
+        );
+        assert_eq!(manager.fingerprint(), served);
+    }
 }
