@@ -39,6 +39,9 @@ const MAX_RETRY: Duration = Duration::from_secs(60 * 60);
 const MAX_SLEEP: Duration = Duration::from_secs(12 * 60 * 60);
 /// How long the CA may take to validate and to issue.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one whole attempt may take: the HTTP client has no timeout of its own,
+/// and a CA that stops answering must not stop the renewals.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// Why an attempt to obtain a certificate failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,8 @@ pub enum AcmeError {
     Account { path: PathBuf, reason: String },
     #[error("cannot make the certificate request: {0}")]
     Csr(String),
+    #[error("the ACME server {directory} did not finish within {}s", .after.as_secs())]
+    TimedOut { directory: String, after: Duration },
 }
 
 /// The account file: the credentials and the directory they belong to, so that a
@@ -136,7 +141,12 @@ pub async fn run(
                 tls.clear_challenges();
                 return Ok(());
             }
-            attempt = obtain(&config, &tls) => attempt,
+            attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, obtain(&config, &tls)) => {
+                attempt.unwrap_or_else(|_| Err(AcmeError::TimedOut {
+                    directory: config.acme.directory_url.clone(),
+                    after: ATTEMPT_TIMEOUT,
+                }))
+            }
         };
         tls.clear_challenges();
         match attempt {
