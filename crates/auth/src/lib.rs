@@ -1,18 +1,19 @@
 //! Security shared by mailroom's protocol servers: TLS with a reloadable certificate
-//! ([`tls`]), SASL mechanisms PLAIN, LOGIN and SCRAM-SHA-256 ([`sasl`]), and the
+//! ([`tls`]) obtained and renewed from an ACME CA when configured ([`acme`]), SASL mechanisms PLAIN, LOGIN and SCRAM-SHA-256 ([`sasl`]), and the
 //! slowing down of password guessing ([`throttle`]).
 //!
 //! rustls is built with exactly one crypto provider, aws-lc-rs, for the whole binary;
 //! [`install_crypto_provider`] makes it the process default at startup so that any
 //! rustls user (lettre for relaying, tests' clients) finds it.
 
+pub mod acme;
 pub mod sasl;
 pub mod throttle;
 pub mod tls;
 
 pub use sasl::{Mechanism, SaslOutcome, SaslSession};
 pub use throttle::{LoginThrottle, ThrottleVerdict};
-pub use tls::{TlsError, TlsManager};
+pub use tls::{Acceptor, TlsError, TlsManager, TlsStatus};
 
 /// Installs aws-lc-rs as rustls's process-wide crypto provider (idempotent).
 pub fn install_crypto_provider() {

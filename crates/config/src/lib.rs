@@ -166,6 +166,104 @@ pub struct Config {
     pub test_mode: TestModeConfig,
     pub relay: RelayConfig,
     pub queue: QueueConfig,
+    pub acme: AcmeConfig,
+}
+
+/// Let's Encrypt's production directory (RFC 8555 §7.1.1), the default ACME server.
+pub const LETS_ENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// Certificates from an ACME CA (RFC 8555): obtained at start, renewed before they
+/// expire, swapped into every TLS listener without a restart. Off by default; while
+/// no certificate has arrived the self-signed one (or `[tls]`'s) is served.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeConfig {
+    pub enabled: bool,
+    /// The ACME server's directory URL.
+    pub directory_url: String,
+    /// Contact addresses for the CA's expiry and incident mail, `mailto:` URLs
+    /// (a bare address is taken as one). One string or a list.
+    #[serde(deserialize_with = "one_or_many")]
+    pub contact: Vec<String>,
+    /// Names the certificate is for; empty means `hostname`. One string or a list.
+    #[serde(deserialize_with = "one_or_many")]
+    pub domains: Vec<String>,
+    /// A PEM file of the CA trusted for the ACME server's own HTTPS (a test CA such
+    /// as Pebble's); unset means the system's roots, right for a public CA.
+    pub directory_ca: Option<PathBuf>,
+    /// How the CA checks that we control the names.
+    pub challenge: AcmeChallenge,
+    /// Renew when less than this remains (a third of the lifetime at most, for
+    /// short-lived certificates).
+    #[serde(with = "humantime_serde")]
+    pub renew_before: Duration,
+}
+
+/// The ACME challenge answered to prove control of a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub enum AcmeChallenge {
+    /// RFC 8737: the CA opens TLS to port 443 of the name with ALPN `acme-tls/1`;
+    /// answered on the implicit-TLS listeners (imaps, submissions).
+    #[default]
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+    /// RFC 8555 §8.3: the CA fetches `http://NAME/.well-known/acme-challenge/TOKEN`
+    /// from port 80; answered on the HTTP listener.
+    #[serde(rename = "http-01")]
+    Http01,
+}
+
+impl std::fmt::Display for AcmeChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+            AcmeChallenge::Http01 => "http-01",
+        })
+    }
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            enabled: false,
+            directory_url: LETS_ENCRYPT_DIRECTORY.to_string(),
+            contact: Vec::new(),
+            domains: Vec::new(),
+            directory_ca: None,
+            challenge: AcmeChallenge::TlsAlpn01,
+            renew_before: Duration::from_secs(30 * 24 * 60 * 60),
+        }
+    }
+}
+
+impl AcmeConfig {
+    /// The names to certify: `domains`, else the hostname.
+    pub fn names(&self, hostname: &str) -> Vec<String> {
+        if self.domains.is_empty() {
+            vec![hostname.to_string()]
+        } else {
+            self.domains.clone()
+        }
+    }
+}
+
+/// A list written as one string (comma-separated, as environment variables are) or
+/// as a TOML list.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::One(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        Raw::Many(v) => v,
+    })
 }
 
 /// How submitted mail for other domains leaves: through a smarthost when `host` is
@@ -399,6 +497,7 @@ impl Default for Config {
             test_mode: TestModeConfig::default(),
             relay: RelayConfig::default(),
             queue: QueueConfig::default(),
+            acme: AcmeConfig::default(),
         }
     }
 }
@@ -552,6 +651,72 @@ impl Config {
             return Err(ConfigError::Check(
                 "`limits.max_recipients` must be at least 1".into(),
             ));
+        }
+        self.checked_acme()
+    }
+
+    /// `[acme]`: contacts become `mailto:` URLs; names must be DNS names.
+    fn checked_acme(mut self) -> Result<Config, ConfigError> {
+        for contact in &mut self.acme.contact {
+            if !contact.contains(':') {
+                *contact = format!("mailto:{contact}");
+            }
+            if !contact.starts_with("mailto:") || !contact.contains('@') {
+                return Err(ConfigError::Check(format!(
+                    "`acme.contact` {contact:?} must be a mailto: address such as mailto:admin@example.org"
+                )));
+            }
+        }
+        if self.acme.enabled {
+            if self.tls.cert.is_some() {
+                return Err(ConfigError::Check(
+                    "`acme.enabled` and `tls.cert` exclude each other: mailroom either obtains its certificate or serves yours".into(),
+                ));
+            }
+            if !self.acme.directory_url.starts_with("https://") {
+                return Err(ConfigError::Check(format!(
+                    "`acme.directory_url` {:?} must be an https:// URL (RFC 8555 §6.1)",
+                    self.acme.directory_url
+                )));
+            }
+            for name in self.acme.names(&self.hostname) {
+                // A fully qualified name: CAs do not certify single labels.
+                let valid = name.contains('.')
+                    && name.len() <= 253
+                    && name.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && label
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    });
+                if !valid {
+                    return Err(ConfigError::Check(format!(
+                        "`acme.domains`: {name:?} is not a DNS name (set `acme.domains` or `hostname` to the names clients connect to)"
+                    )));
+                }
+            }
+            if self.acme.renew_before.is_zero() {
+                return Err(ConfigError::Check(
+                    "`acme.renew_before` must be positive, such as \"30d\"".into(),
+                ));
+            }
+            let (listeners, what) = match self.acme.challenge {
+                AcmeChallenge::TlsAlpn01 => (
+                    [&self.imaps.listen, &self.submissions.listen],
+                    "an implicit-TLS listener (`imaps` or `submissions`) reachable on port 443",
+                ),
+                AcmeChallenge::Http01 => (
+                    [&self.http.listen, &self.http.listen],
+                    "the `http` listener reachable on port 80",
+                ),
+            };
+            if listeners.iter().all(|l| l.is_off()) {
+                return Err(ConfigError::Check(format!(
+                    "`acme.challenge` \"{}\" needs {what}",
+                    self.acme.challenge
+                )));
+            }
         }
         Ok(self)
     }

@@ -219,3 +219,110 @@ fn relay_and_queue_keys() {
         Ok(())
     });
 }
+
+#[test]
+fn acme_is_off_by_default_with_lets_encrypt_and_tls_alpn() {
+    Jail::expect_with(|_jail| {
+        let c = Config::load(None).expect("defaults load");
+        assert!(!c.acme.enabled);
+        assert_eq!(c.acme.directory_url, LETS_ENCRYPT_DIRECTORY);
+        assert_eq!(c.acme.challenge, AcmeChallenge::TlsAlpn01);
+        assert_eq!(c.acme.renew_before, Duration::from_secs(30 * 86400));
+        assert_eq!(c.acme.directory_ca, None);
+        assert_eq!(c.acme.names("localhost"), vec!["localhost".to_string()]);
+        Ok(())
+    });
+}
+
+#[test]
+fn acme_keys_from_file_and_environment() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "m.toml",
+            r#"
+            hostname = "mail.example.org"
+            [acme]
+            enabled = true
+            directory_url = "https://localhost:14000/dir"
+            contact = "admin@example.org"
+            directory_ca = "/etc/pebble/ca.pem"
+            challenge = "http-01"
+            renew_before = "7d"
+            "#,
+        )?;
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert!(c.acme.enabled);
+        assert_eq!(c.acme.contact, vec!["mailto:admin@example.org".to_string()]);
+        assert_eq!(c.acme.challenge, AcmeChallenge::Http01);
+        assert_eq!(c.acme.renew_before, Duration::from_secs(7 * 86400));
+        assert_eq!(
+            c.acme.directory_ca.as_deref(),
+            Some(Path::new("/etc/pebble/ca.pem"))
+        );
+        assert_eq!(
+            c.acme.names(&c.hostname),
+            vec!["mail.example.org".to_string()],
+            "the hostname when no domains are listed"
+        );
+        jail.set_env(
+            "MAILROOM_ACME__DOMAINS",
+            "mail.example.org, imap.example.org",
+        );
+        jail.set_env("MAILROOM_ACME__CHALLENGE", "tls-alpn-01");
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert_eq!(
+            c.acme.names(&c.hostname),
+            vec!["mail.example.org".to_string(), "imap.example.org".into()]
+        );
+        assert_eq!(c.acme.challenge, AcmeChallenge::TlsAlpn01);
+        // What `config show` prints loads back.
+        jail.create_file("round.toml", &c.to_toml())?;
+        assert_eq!(
+            Config::load(Some(Path::new("round.toml"))).expect("round trip"),
+            c
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn acme_mistakes_are_named() {
+    let refused = |toml: &str| -> String {
+        let mut err = String::new();
+        Jail::expect_with(|jail| {
+            jail.create_file("m.toml", toml)?;
+            err = Config::load(Some(Path::new("m.toml")))
+                .expect_err(toml)
+                .to_string();
+            Ok(())
+        });
+        err
+    };
+    let base = "hostname = \"mail.example.org\"\n[acme]\nenabled = true\n";
+    let err = refused(&format!("{base}challenge = \"dns-01\"\n"));
+    assert!(err.contains("acme.challenge"), "{err}");
+    let err = refused(&format!("{base}contact = \"https://example.org\"\n"));
+    assert!(err.contains("mailto:"), "{err}");
+    let err = refused(&format!(
+        "{base}directory_url = \"http://ca.example/dir\"\n"
+    ));
+    assert!(err.contains("https://"), "{err}");
+    let err = refused("[acme]\nenabled = true\n");
+    assert!(err.contains("\"localhost\""), "hostname localhost: {err}");
+    let err = refused(&format!("{base}domains = [\"bad name.example\"]\n"));
+    assert!(err.contains("acme.domains"), "{err}");
+    let top = "hostname = \"mail.example.org\"\n";
+    let acme = "[acme]\nenabled = true\n";
+    let err = refused(&format!(
+        "{top}[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n{acme}"
+    ));
+    assert!(err.contains("tls.cert"), "{err}");
+    let err = refused(&format!(
+        "{top}[imaps]\nlisten = []\n[submissions]\nlisten = []\n{acme}"
+    ));
+    assert!(err.contains("tls-alpn-01"), "{err}");
+    let err = refused(&format!(
+        "{top}[http]\nlisten = []\n{acme}challenge = \"http-01\"\n"
+    ));
+    assert!(err.contains("http"), "{err}");
+}

@@ -482,7 +482,7 @@ async fn certificate_reload_keeps_open_sessions() {
 
     // New connections get the new certificate, on both listeners.
     let stream = TcpStream::connect(s.tls_addr.unwrap()).await.unwrap();
-    let mut c = Wire::new(tls_connect(stream, new.cert_path()).await);
+    let mut c = Wire::new(tls_connect(stream, &new.cert_path()).await);
     assert!(c.line().await.unwrap().starts_with("* OK"));
     let stream = TcpStream::connect(s.tls_addr.unwrap()).await.unwrap();
     assert!(
@@ -495,7 +495,7 @@ async fn certificate_reload_keeps_open_sessions() {
     let mut p = Wire::new(TcpStream::connect(s.addr).await.unwrap());
     p.line().await.unwrap();
     p.cmd("b STARTTLS").await;
-    let mut p = Wire::new(tls_connect(p.io.into_inner(), new.cert_path()).await);
+    let mut p = Wire::new(tls_connect(p.io.into_inner(), &new.cert_path()).await);
     let r = p.cmd("c NOOP").await;
     assert_eq!(r, ["c OK NOOP completed"]);
 

@@ -117,6 +117,15 @@ pub async fn serve(config: Config) -> Result<()> {
         mailroom_smtp::RelayWorker::new(store.clone(), config.clone()).run(shutdown.clone()),
     );
     services.spawn(reload_on_sighup(tls.clone(), shutdown.clone()));
+    if config.acme.enabled {
+        // Obtains and renews the certificate; the self-signed one is served until
+        // the first arrives. Failures are retried and shown on /readyz, never fatal.
+        services.spawn(mailroom_auth::acme::run(
+            config.clone(),
+            tls.clone(),
+            shutdown.clone(),
+        ));
+    }
 
     let mut readiness = Vec::new();
     if !http.is_empty() {
@@ -127,7 +136,8 @@ pub async fn serve(config: Config) -> Result<()> {
                 config.clone(),
                 token.clone(),
                 config.test_mode.enabled,
-            );
+            )
+            .with_tls(tls.clone());
             readiness.push(server.readiness());
             services.spawn(server.serve(listener, shutdown.clone()));
         }

@@ -259,7 +259,7 @@ impl Connection<crate::stream::Stream> {
     /// it: the plaintext injection attack), then runs the handshake.
     pub(crate) async fn start_tls(
         &mut self,
-        acceptor: tokio_rustls::TlsAcceptor,
+        acceptor: mailroom_auth::tls::Acceptor,
     ) -> io::Result<()> {
         use crate::stream::Stream;
         self.flush().await?;

@@ -24,7 +24,9 @@ async fn healthz() -> Response {
 }
 
 /// Ready when the store answers a query and the binary has marked the listeners
-/// bound; 503 otherwise, saying which part is missing.
+/// bound; 503 otherwise, saying which part is missing. The answer also describes the
+/// served certificate (subject, issuer, serial, validity) and, with ACME, the last
+/// attempt's error and the next attempt's time.
 async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(e) = state.store.ping().await {
         return ApiError::new(
@@ -40,7 +42,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
         )
         .into_response();
     }
-    axum::Json(json!({"status": "ready"})).into_response()
+    let mut body = json!({"status": "ready"});
+    if let Some(tls) = &state.tls {
+        // Details, not conditions: a failing ACME renewal leaves the current
+        // certificate in service, so it does not make the server unready.
+        body["tls"] = json!(tls.status());
+    }
+    axum::Json(body).into_response()
 }
 
 /// Prometheus text exposition format 0.0.4.

@@ -4,7 +4,8 @@
 //! | Route | Auth | What |
 //! |---|---|---|
 //! | `GET /healthz` | none | the process is up |
-//! | `GET /readyz` | none | the store answers and the listeners are bound |
+//! | `GET /readyz` | none | the store answers and the listeners are bound; details of the TLS certificate and ACME |
+//! | `GET /.well-known/acme-challenge/{token}` | none | ACME HTTP-01 answers (RFC 8555 §8.3) while a challenge is pending |
 //! | `GET /metrics` | none | Prometheus text format, see [`metrics`] |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.1 document of the API, generated from the handlers |
 //! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages, queue |
@@ -17,6 +18,7 @@
 //! The binary calls exactly [`WebServer::new`], [`WebServer::readiness`] and
 //! [`WebServer::serve`].
 
+mod acme;
 mod api;
 mod auth;
 mod error;
@@ -62,6 +64,7 @@ pub struct WebServer {
     admin_token: String,
     test_mode: bool,
     readiness: Readiness,
+    tls: Option<mailroom_auth::TlsManager>,
 }
 
 impl WebServer {
@@ -82,7 +85,15 @@ impl WebServer {
             admin_token,
             test_mode,
             readiness: Readiness::default(),
+            tls: None,
         }
+    }
+
+    /// The server certificate: `/readyz` describes it, and pending ACME HTTP-01
+    /// challenges are answered from it.
+    pub fn with_tls(mut self, tls: mailroom_auth::TlsManager) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// The handle that marks listeners bound (for `/readyz`).
@@ -100,7 +111,8 @@ impl WebServer {
             self.test_mode,
             self.readiness.clone(),
             shutdown,
-        );
+        )
+        .with_tls(self.tls.clone());
         app(state)
     }
 
@@ -189,6 +201,7 @@ fn app(state: AppState) -> Router {
     let doc = Arc::new(doc);
     Router::new()
         .merge(health::router())
+        .merge(acme::router())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

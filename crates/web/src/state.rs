@@ -21,6 +21,8 @@ pub(crate) struct AppState {
     pub readiness: Readiness,
     /// Cancelled when the server shuts down: long polls end at once.
     pub shutdown: CancellationToken,
+    /// The served certificate and pending ACME challenges, when the binary has TLS.
+    pub tls: Option<mailroom_auth::TlsManager>,
 }
 
 impl AppState {
@@ -40,7 +42,13 @@ impl AppState {
             test_mode,
             readiness,
             shutdown,
+            tls: None,
         }
+    }
+
+    pub fn with_tls(mut self, tls: Option<mailroom_auth::TlsManager>) -> Self {
+        self.tls = tls;
+        self
     }
 }
 
