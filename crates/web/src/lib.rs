@@ -9,6 +9,8 @@
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.1 document of the API, generated from the handlers |
 //! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages, queue |
 //! | `/api/v1/test/...` | bearer token | only in test mode: list, purge and wait for messages |
+//! | `/portal/...` | portal session | the web portal, see [`portal`] |
+//! | `/.well-known/autoconfig/mail/config-v1.1.xml`, `/mail/config-v1.1.xml`, `POST /autodiscover/autodiscover.xml` | none | client autoconfiguration, see [`autoconfig`] |
 //!
 //! Every error is JSON, `{"error": "what went wrong and what to do"}`, with the
 //! status that fits (400 bad input, 401 no or wrong token, 404 no such thing,
@@ -19,9 +21,11 @@
 
 mod api;
 mod auth;
+mod autoconfig;
 mod error;
 mod health;
 pub mod metrics;
+mod portal;
 mod state;
 mod test_api;
 
@@ -62,6 +66,7 @@ pub struct WebServer {
     admin_token: String,
     test_mode: bool,
     readiness: Readiness,
+    throttle: Arc<mailroom_auth::LoginThrottle>,
 }
 
 impl WebServer {
@@ -76,13 +81,22 @@ impl WebServer {
         test_mode: bool,
     ) -> Self {
         metrics::install();
+        let throttle = Arc::new(mailroom_auth::LoginThrottle::new(&config.auth));
         WebServer {
             store,
             config,
             admin_token,
             test_mode,
             readiness: Readiness::default(),
+            throttle,
         }
+    }
+
+    /// Shares the login throttle of the IMAP and SMTP servers, so portal sign-ins
+    /// count against the same failures (by default the portal has its own).
+    pub fn with_throttle(mut self, throttle: Arc<mailroom_auth::LoginThrottle>) -> Self {
+        self.throttle = throttle;
+        self
     }
 
     /// The handle that marks listeners bound (for `/readyz`).
@@ -100,6 +114,7 @@ impl WebServer {
             self.test_mode,
             self.readiness.clone(),
             shutdown,
+            self.throttle.clone(),
         );
         app(state)
     }
@@ -115,7 +130,9 @@ impl WebServer {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, test_mode = self.test_mode, "HTTP listening");
         }
-        axum::serve(listener, router)
+        // The client address feeds the portal's sign-in throttle.
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
     }
@@ -197,6 +214,12 @@ fn app(state: AppState) -> Router {
             }),
         )
         .merge(api_router)
+        .merge(portal::router(&state))
+        .merge(autoconfig::router())
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/portal/") }),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::count_requests))

@@ -11,7 +11,6 @@ use crate::Readiness;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub store: mailroom_store::Store,
-    #[allow(dead_code)] // read by the pages and the SSO portal to come
     pub config: Arc<mailroom_config::Config>,
     /// SHA-256 of the admin token, `None` when the token is empty (then every API
     /// request is refused). Comparing digests in constant time hides the token's
@@ -21,6 +20,8 @@ pub(crate) struct AppState {
     pub readiness: Readiness,
     /// Cancelled when the server shuts down: long polls end at once.
     pub shutdown: CancellationToken,
+    /// Failed portal sign-ins, shared with IMAP and SMTP logins.
+    pub throttle: Arc<mailroom_auth::LoginThrottle>,
 }
 
 impl AppState {
@@ -31,6 +32,7 @@ impl AppState {
         test_mode: bool,
         readiness: Readiness,
         shutdown: CancellationToken,
+        throttle: Arc<mailroom_auth::LoginThrottle>,
     ) -> Self {
         let token_digest = (!admin_token.is_empty()).then(|| digest(admin_token));
         AppState {
@@ -40,6 +42,7 @@ impl AppState {
             test_mode,
             readiness,
             shutdown,
+            throttle,
         }
     }
 }
