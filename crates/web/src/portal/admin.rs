@@ -126,7 +126,7 @@ async fn domains_view(
                                     form.row method="post" action="/portal/admin/domains/delete" {
                                         (csrf(session))
                                         input type="hidden" name="name" value=(domain.name);
-                                        label { input type="checkbox" name="confirm" required; " I am sure" }
+                                        label.check { input type="checkbox" name="confirm" required; "I am sure" }
                                         button.danger type="submit" aria-label={ "Delete " (domain.name) } { "Delete" }
                                     }
                                 }
@@ -215,17 +215,17 @@ async fn accounts_view(
             }
             div.table-wrap {
                 table {
-                    thead { tr { th scope="col" { "Account" } th scope="col" { "Used" } th scope="col" { "Quota" } th scope="col" { "Administrator" } th scope="col" { "Delete (with its mail)" } } }
+                    thead { tr { th scope="col" { "Account" } th.num scope="col" { "Used" } th scope="col" { "Quota" } th scope="col" { "Administrator" } th scope="col" { "Delete (with its mail)" } } }
                     tbody {
                         @for (account, usage, admin) in &rows {
                             tr {
                                 th scope="row" { (account.address) }
-                                td { (bytes(usage.used_bytes)) }
+                                td.num { (bytes(usage.used_bytes)) }
                                 td {
                                     form.row method="post" action="/portal/admin/accounts/quota" {
                                         (csrf(session))
                                         input type="hidden" name="address" value=(account.address);
-                                        input type="text" name="quota" size="6" aria-label={ "Quota of " (account.address) }
+                                        input.short type="text" name="quota" size="6" aria-label={ "Quota of " (account.address) }
                                             value=(usage.limit_bytes.map(|b| mailroom_config::ByteSize(b).to_string()).unwrap_or_default());
                                         button type="submit" { "Set" }
                                     }
@@ -243,7 +243,7 @@ async fn accounts_view(
                                     form.row method="post" action="/portal/admin/accounts/delete" {
                                         (csrf(session))
                                         input type="hidden" name="address" value=(account.address);
-                                        label { input type="checkbox" name="confirm" required; " I am sure" }
+                                        label.check { input type="checkbox" name="confirm" required; "I am sure" }
                                         button.danger type="submit" aria-label={ "Delete " (account.address) } { "Delete" }
                                     }
                                 }
