@@ -289,6 +289,29 @@ pub(crate) fn autodiscover_xml(settings: &ClientSettings, address: &str) -> Stri
     xml
 }
 
+/// The SRV records that let clients find the servers of `domain` (RFC 6186 §3,
+/// `_submissions` of RFC 8314 §5.1), in zone-file form; implicit TLS gets the
+/// lower (preferred) priority, as RFC 8314 §5.1 advises.
+pub(crate) fn srv_records(settings: &ClientSettings, domain: &str) -> Vec<String> {
+    settings
+        .servers
+        .iter()
+        .map(|server| {
+            let (service, priority) = match (server.protocol, server.security) {
+                (Protocol::Imap, Security::Implicit) => ("_imaps", 0),
+                (Protocol::Imap, Security::StartTls) => ("_imap", 10),
+                (Protocol::Smtp, Security::Implicit) => ("_submissions", 0),
+                (Protocol::Smtp, Security::StartTls) => ("_submission", 10),
+            };
+            format!(
+                "{service}._tcp.{domain}. 3600 IN SRV {priority} 1 {} {}.",
+                server.port,
+                settings.hostname.trim_end_matches('.')
+            )
+        })
+        .collect()
+}
+
 fn uuid() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex::encode(b).to_uppercase();
@@ -427,6 +450,23 @@ mod tests {
                 (1143, "STARTTLS"),
                 (2465, "SSL"),
                 (2587, "STARTTLS")
+            ]
+        );
+    }
+
+    #[test]
+    fn srv_records_follow_the_listening_ports() {
+        let records = srv_records(
+            &ClientSettings::from_config(&Config::default()),
+            "example.org",
+        );
+        assert_eq!(
+            records,
+            [
+                "_imaps._tcp.example.org. 3600 IN SRV 0 1 1993 localhost.",
+                "_imap._tcp.example.org. 3600 IN SRV 10 1 1143 localhost.",
+                "_submissions._tcp.example.org. 3600 IN SRV 0 1 2465 localhost.",
+                "_submission._tcp.example.org. 3600 IN SRV 10 1 2587 localhost.",
             ]
         );
     }

@@ -890,6 +890,12 @@ async fn administration_is_for_administrators_only() {
             "GET {path}"
         );
     }
+    let domains = portal.page(&admin, "/portal/admin/domains").await;
+    let record = format!(
+        "_imap._tcp.example.org. 3600 IN SRV 10 1 {} mail.example.org.",
+        portal.imap.port()
+    );
+    assert!(domains.contains(&record), "{domains}");
     let status = portal.page(&admin, "/portal/admin/").await;
     assert!(status.contains("Outbound queue") && status.contains("mail.example.org"));
     // The same operations as the admin API.

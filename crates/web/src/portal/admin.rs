@@ -104,6 +104,7 @@ async fn domains_view(
     notice: Option<Notice>,
 ) -> Result<Markup, PortalError> {
     let domains = state.store.list_domains().await?;
+    let settings = crate::autoconfig::ClientSettings::from_config(&state.config);
     Ok(page(
         "Domains",
         Some((session, "/portal/admin/domains")),
@@ -132,6 +133,15 @@ async fn domains_view(
                                 }
                             }
                         }
+                    }
+                }
+            }
+            @if !domains.is_empty() {
+                h2 #dns { "DNS records for mail clients" }
+                p { "With these SRV records (RFC 6186) clients find the servers from the address alone; the ports are those this server listens on. Thunderbird and Outlook also look for " code { "autoconfig." } " and " code { "autodiscover." } " host names pointing at this server's web address." }
+                pre.card aria-labelledby="dns" {
+                    @for domain in &domains {
+                        @for record in crate::autoconfig::srv_records(&settings, &domain.name) { (record) "\n" }
                     }
                 }
             }
