@@ -159,6 +159,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub lmtp: LmtpConfig,
     pub http: HttpConfig,
+    pub web: WebConfig,
     pub limits: Limits,
     pub store: StoreConfig,
     pub auth: AuthConfig,
@@ -386,6 +387,27 @@ pub struct HttpConfig {
     pub admin_token: Option<Secret>,
 }
 
+/// The web portal on the HTTP listener (sign-in, app passwords, administration).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// How long a portal sign-in lasts before the user signs in again.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` even when a request does not show that it
+    /// came over HTTPS (behind a TLS proxy that sends no `X-Forwarded-Proto`).
+    pub secure_cookies: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            session_ttl: Duration::from_secs(12 * 60 * 60),
+            secure_cookies: false,
+        }
+    }
+}
+
 /// Limits that keep one client from hurting the others.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -490,6 +512,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             lmtp: LmtpConfig::default(),
             http: HttpConfig::default(),
+            web: WebConfig::default(),
             limits: Limits::default(),
             store: StoreConfig::default(),
             auth: AuthConfig::default(),

@@ -121,6 +121,13 @@ pub enum UserCommand {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Make the account an administrator of the web portal (domains, accounts,
+    /// aliases, the queue, server status), or stop it being one.
+    Admin {
+        address: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Show an account's storage use and quota, or set the quota: a size such as
     /// `500M` or `2G` (IMAP QUOTA reports it; APPEND, COPY and delivery beyond it
     /// are refused), or `none` for no limit.

@@ -96,6 +96,10 @@ async fn run(command: Command, config: Config) -> Result<()> {
                     store.set_send_as_any(&address, state == "on").await?;
                     println!("{address} may send as any address: {state}");
                 }
+                UserCommand::Admin { address, state } => {
+                    store.set_admin(&address, state == "on").await?;
+                    println!("{address} is a portal administrator: {state}");
+                }
                 UserCommand::Quota { address, size } => {
                     let Some(account) = store.account(&address).await? else {
                         bail!("account {address:?} does not exist");

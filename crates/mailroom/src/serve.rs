@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mailroom_auth::{LoginThrottle, TlsManager};
 use mailroom_config::Config;
+use mailroom_store::LoginService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -71,13 +72,15 @@ pub async fn serve(config: Config) -> Result<()> {
     let lmtp = bind("lmtp", &config.lmtp.listen.0).await?;
     let http = bind("http", &config.http.listen.0).await?;
 
-    // One throttle for IMAP and submission: a guesser cannot switch protocols.
+    // One throttle for IMAP, submission and the portal: a guesser cannot switch
+    // protocols. IMAP and SMTP get store handles that also take app passwords of
+    // their scope (`Store::for_logins`).
     let throttle = Arc::new(LoginThrottle::new(&config.auth));
 
     let shutdown = CancellationToken::new();
     let mut services = JoinSet::new();
     let imap_server = || {
-        mailroom_imap::ImapServer::new(store.clone(), config.clone())
+        mailroom_imap::ImapServer::new(store.for_logins(LoginService::Imap), config.clone())
             .with_tls(tls.clone())
             .with_throttle(throttle.clone())
     };
@@ -88,7 +91,7 @@ pub async fn serve(config: Config) -> Result<()> {
         services.spawn(imap_server().serve_tls(listener, shutdown.clone()));
     }
     let smtp_server = |mode| {
-        mailroom_smtp::SmtpServer::new(store.clone(), config.clone(), mode)
+        mailroom_smtp::SmtpServer::new(store.for_logins(LoginService::Smtp), config.clone(), mode)
             .with_tls(tls.clone())
             .with_throttle(throttle.clone())
     };
@@ -137,7 +140,8 @@ pub async fn serve(config: Config) -> Result<()> {
                 token.clone(),
                 config.test_mode.enabled,
             )
-            .with_tls(tls.clone());
+            .with_tls(tls.clone())
+            .with_throttle(throttle.clone());
             readiness.push(server.readiness());
             services.spawn(server.serve(listener, shutdown.clone()));
         }

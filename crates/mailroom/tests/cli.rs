@@ -655,3 +655,58 @@ fn user_quota_shows_sets_and_lifts_the_limit() {
         assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
     }
 }
+
+/// `user admin` turns the portal's admin flag on and off; an unknown account is an
+/// error that names it.
+#[test]
+fn user_admin_sets_and_clears_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        run(
+            mailroom(dir.path()).args(["-c", "m.toml"]).args(args),
+            stdin,
+        )
+    };
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let out = cli(args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    ok(&["domain", "add", "example.org"], None);
+    ok(
+        &["user", "add", "alice@example.org", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert_eq!(
+        ok(&["user", "admin", "alice@example.org", "on"], None),
+        "alice@example.org is a portal administrator: on"
+    );
+    let store_dir = dir.path().join("store");
+    let admins = || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = mailroom_store::Store::open(&mailroom_store::StoreOptions::new(&store_dir))
+                .await
+                .unwrap();
+            store.admins().await.unwrap()
+        })
+    };
+    assert_eq!(admins(), vec!["alice@example.org"]);
+    assert_eq!(
+        ok(&["user", "admin", "alice@example.org", "off"], None),
+        "alice@example.org is a portal administrator: off"
+    );
+    assert!(admins().is_empty());
+    for (args, says) in [
+        (&["user", "admin", "nobody@example.org", "on"][..], "nobody"),
+        (
+            &["user", "admin", "alice@example.org", "maybe"][..],
+            "maybe",
+        ),
+    ] {
+        let out = cli(args, None);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
+}

@@ -482,3 +482,61 @@ print("ok: imaplib setacl/getacl/myrights/namespace/deleteacl on a shared mailbo
 "#;
     script(Command::new("python3").args(["-c", program, &server.imap.to_string()]));
 }
+
+/// Fails (in CI and on a developer's machine alike) when a tool of the browser test
+/// is missing, naming how to install it.
+fn require(name: &str, check: &mut Command, install: &str) {
+    let ok = check.output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(
+        ok,
+        "{name} is missing: {install} (.ci/run installs it; see tests/interop/README.md)"
+    );
+}
+
+/// The web portal in headless Chromium (Selenium): sign in with a password, create
+/// an app password, read it from the page, then log in over IMAP (imaplib) and
+/// submit over SMTP (smtplib) with it. Screenshots of the main pages go to
+/// `target/screenshots/portal/`.
+#[test]
+fn portal_in_a_real_browser() {
+    require(
+        "chromium",
+        Command::new("chromium").arg("--version"),
+        "apt-get install chromium",
+    );
+    require(
+        "chromedriver",
+        Command::new("chromedriver").arg("--version"),
+        "apt-get install chromium-driver",
+    );
+    require(
+        "selenium",
+        Command::new("python3").args(["-c", "import selenium"]),
+        "python3 -m pip install -r tests/interop/requirements.txt",
+    );
+    let (http, submission) = (free_port(), free_port());
+    let (http_l, sub_l) = (
+        format!("127.0.0.1:{http}"),
+        format!("127.0.0.1:{submission}"),
+    );
+    let (dir, server) = start(&[
+        ("MAILROOM_HTTP__LISTEN", &http_l),
+        ("MAILROOM_SUBMISSION__LISTEN", &sub_l),
+    ]);
+    let out = run(
+        mailroom(dir.path()).args(["-c", "m.toml", "user", "admin", "alice@example.org", "on"]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let screenshots = repo().join("target/screenshots/portal");
+    script(
+        Command::new("python3")
+            .arg("tests/interop/portal/browser.py")
+            .args(["--http-port", &http.to_string()])
+            .args(["--imap-port", &server.imap.to_string()])
+            .args(["--submission-port", &submission.to_string()])
+            .args(["--user", "alice@example.org", "--password", "alice-pw"])
+            .arg("--screenshots")
+            .arg(&screenshots),
+    );
+}

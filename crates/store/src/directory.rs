@@ -72,7 +72,7 @@ fn derive_secrets(password: &str) -> Result<(String, ScramCredentials)> {
     Ok((hash_password(password)?, ScramCredentials::derive(password)))
 }
 
-fn hash_password(password: &str) -> Result<String> {
+pub(crate) fn hash_password(password: &str) -> Result<String> {
     if password.is_empty() {
         return Err(StoreError::invalid("password", "it is empty"));
     }
@@ -83,7 +83,7 @@ fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| StoreError::Password(e.to_string()))
 }
 
-fn verify_password(hash: &str, password: &str) -> bool {
+pub(crate) fn verify_password(hash: &str, password: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
     };
@@ -116,7 +116,7 @@ fn verify_password(hash: &str, password: &str) -> bool {
 }
 
 /// Concurrent password checks allowed: one per core (see [`with_blocks`]).
-fn verify_slots() -> &'static tokio::sync::Semaphore {
+pub(crate) fn verify_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     SLOTS.get_or_init(|| tokio::sync::Semaphore::new(cores()))
 }
@@ -155,7 +155,7 @@ fn with_blocks<R>(count: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
 
 /// A hash of nothing, verified for unknown users so a login attempt takes as long
 /// whether or not the account exists.
-fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password("mailroom decoy password").unwrap_or_default())
 }
@@ -168,7 +168,7 @@ async fn domain_id(conn: &mut SqliteConnection, domain: &str) -> Result<i64> {
         .ok_or_else(|| StoreError::not_found("domain", domain))
 }
 
-async fn account_id(conn: &mut SqliteConnection, address: &str) -> Result<AccountId> {
+pub(crate) async fn account_id(conn: &mut SqliteConnection, address: &str) -> Result<AccountId> {
     sqlx::query_scalar("SELECT id FROM accounts WHERE address = ? COLLATE NOCASE")
         .bind(address)
         .fetch_optional(conn)
@@ -176,7 +176,7 @@ async fn account_id(conn: &mut SqliteConnection, address: &str) -> Result<Accoun
         .ok_or_else(|| StoreError::not_found("account", address))
 }
 
-fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Account {
+pub(crate) fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Account {
     Account {
         id: row.get("id"),
         address: row.get("address"),
@@ -438,7 +438,9 @@ impl Store {
     }
 
     /// Checks a login. `Ok(None)` for a wrong password or an unknown user (they take
-    /// the same time, so the answer does not reveal which accounts exist).
+    /// the same time, so the answer does not reveal which accounts exist). A handle
+    /// made by [`Store::for_logins`] also takes the account's app passwords whose
+    /// scope covers that service.
     pub async fn authenticate(&self, address: &str, password: &str) -> Result<Option<Account>> {
         let row = sqlx::query("SELECT id, address, quota_bytes, password_hash FROM accounts WHERE address = ? COLLATE NOCASE")
             .bind(address.trim())
@@ -459,10 +461,21 @@ impl Store {
             .acquire()
             .await
             .map_err(|e| StoreError::Password(e.to_string()))?;
-        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        let checked = password.clone();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &checked))
             .await
             .map_err(|e| StoreError::Password(e.to_string()))?;
-        Ok(if ok { account } else { None })
+        drop(_slot);
+        if ok {
+            return Ok(account);
+        }
+        match self.logins {
+            Some(service) => {
+                self.authenticate_app_password(account, &password, service)
+                    .await
+            }
+            None => Ok(None),
+        }
     }
 
     /// The SCRAM-SHA-256 credentials of an account, for AUTHENTICATE SCRAM-SHA-256.

@@ -14,6 +14,7 @@ mod directory;
 mod error;
 mod mailbox;
 mod message;
+mod portal;
 mod queue;
 mod quota;
 mod scram;
@@ -32,6 +33,7 @@ use tokio::sync::broadcast;
 pub use acl::{ANYONE, AUTHENTICATED, RightsOp};
 pub use error::{Result, StoreError};
 pub use message::{FlagUpdate, UidRange, uid_ranges};
+pub use portal::{AppPassword, AppPasswordScope, LoginService, NewWebSession, WebSession};
 pub use queue::{QueueAttempt, QueueEntry, QueueJob, QueuedRecipient, Submitted};
 pub use quota::QuotaUsage;
 pub use scram::{SCRAM_ITERATIONS, ScramCredentials, hmac_sha256};
@@ -95,6 +97,9 @@ pub struct Store {
     writer: Writer,
     changes: broadcast::Sender<Change>,
     path: PathBuf,
+    /// The service whose logins this handle checks (see [`Store::for_logins`]); None
+    /// takes account passwords only.
+    logins: Option<LoginService>,
 }
 
 impl Store {
@@ -123,6 +128,7 @@ impl Store {
             writer,
             changes,
             path,
+            logins: None,
         })
     }
 

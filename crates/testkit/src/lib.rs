@@ -108,15 +108,18 @@ impl TestServer {
         let mut services = JoinSet::new();
         services.spawn(
             mailroom_smtp::SmtpServer::new(
-                store.clone(),
+                store.for_logins(mailroom_store::LoginService::Smtp),
                 config.clone(),
                 mailroom_smtp::Mode::Smtp,
             )
             .serve(smtp, shutdown.clone()),
         );
         services.spawn(
-            mailroom_imap::ImapServer::new(store.clone(), config.clone())
-                .serve(imap, shutdown.clone()),
+            mailroom_imap::ImapServer::new(
+                store.for_logins(mailroom_store::LoginService::Imap),
+                config.clone(),
+            )
+            .serve(imap, shutdown.clone()),
         );
         let admin_token = format!("testkit-{}", std::process::id());
         // The test API is served whatever `[test_mode]` says: test suites are its users.

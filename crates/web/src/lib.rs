@@ -10,6 +10,8 @@
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.1 document of the API, generated from the handlers |
 //! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages, queue |
 //! | `/api/v1/test/...` | bearer token | only in test mode: list, purge and wait for messages |
+//! | `/portal/...` | portal session | the web portal, see [`portal`] |
+//! | `/.well-known/autoconfig/mail/config-v1.1.xml`, `/mail/config-v1.1.xml`, `POST /autodiscover/autodiscover.xml` | none | client autoconfiguration, see [`autoconfig`] |
 //!
 //! Every error is JSON, `{"error": "what went wrong and what to do"}`, with the
 //! status that fits (400 bad input, 401 no or wrong token, 404 no such thing,
@@ -21,9 +23,11 @@
 mod acme;
 mod api;
 mod auth;
+mod autoconfig;
 mod error;
 mod health;
 pub mod metrics;
+mod portal;
 mod state;
 mod test_api;
 
@@ -65,6 +69,7 @@ pub struct WebServer {
     test_mode: bool,
     readiness: Readiness,
     tls: Option<mailroom_auth::TlsManager>,
+    throttle: Arc<mailroom_auth::LoginThrottle>,
 }
 
 impl WebServer {
@@ -79,6 +84,7 @@ impl WebServer {
         test_mode: bool,
     ) -> Self {
         metrics::install();
+        let throttle = Arc::new(mailroom_auth::LoginThrottle::new(&config.auth));
         WebServer {
             store,
             config,
@@ -86,6 +92,7 @@ impl WebServer {
             test_mode,
             readiness: Readiness::default(),
             tls: None,
+            throttle,
         }
     }
 
@@ -93,6 +100,13 @@ impl WebServer {
     /// challenges are answered from it.
     pub fn with_tls(mut self, tls: mailroom_auth::TlsManager) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Shares the login throttle of the IMAP and SMTP servers, so portal sign-ins
+    /// count against the same failures (by default the portal has its own).
+    pub fn with_throttle(mut self, throttle: Arc<mailroom_auth::LoginThrottle>) -> Self {
+        self.throttle = throttle;
         self
     }
 
@@ -111,6 +125,7 @@ impl WebServer {
             self.test_mode,
             self.readiness.clone(),
             shutdown,
+            self.throttle.clone(),
         )
         .with_tls(self.tls.clone());
         app(state)
@@ -127,7 +142,9 @@ impl WebServer {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, test_mode = self.test_mode, "HTTP listening");
         }
-        axum::serve(listener, router)
+        // The client address feeds the portal's sign-in throttle.
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
     }
@@ -210,6 +227,12 @@ fn app(state: AppState) -> Router {
             }),
         )
         .merge(api_router)
+        .merge(portal::router(&state))
+        .merge(autoconfig::router())
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/portal/") }),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::count_requests))

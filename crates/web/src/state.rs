@@ -11,7 +11,6 @@ use crate::Readiness;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub store: mailroom_store::Store,
-    #[allow(dead_code)] // read by the pages and the SSO portal to come
     pub config: Arc<mailroom_config::Config>,
     /// SHA-256 of the admin token, `None` when the token is empty (then every API
     /// request is refused). Comparing digests in constant time hides the token's
@@ -23,6 +22,8 @@ pub(crate) struct AppState {
     pub shutdown: CancellationToken,
     /// The served certificate and pending ACME challenges, when the binary has TLS.
     pub tls: Option<mailroom_auth::TlsManager>,
+    /// Failed portal sign-ins, shared with IMAP and SMTP logins.
+    pub throttle: Arc<mailroom_auth::LoginThrottle>,
 }
 
 impl AppState {
@@ -33,6 +34,7 @@ impl AppState {
         test_mode: bool,
         readiness: Readiness,
         shutdown: CancellationToken,
+        throttle: Arc<mailroom_auth::LoginThrottle>,
     ) -> Self {
         let token_digest = (!admin_token.is_empty()).then(|| digest(admin_token));
         AppState {
@@ -43,6 +45,7 @@ impl AppState {
             readiness,
             shutdown,
             tls: None,
+            throttle,
         }
     }
 
