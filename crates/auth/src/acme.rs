@@ -15,7 +15,7 @@
 //! each written to a temporary file and renamed.
 //!
 //! Failures never stop the server: they are logged, shown on `/readyz`, and retried
-//! with a doubling delay (30 s up to 1 h); the old certificate is served meanwhile.
+//! with a doubling delay (1 min up to 1 h); the old certificate is served meanwhile.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,8 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::tls::{CertificateSource, TlsError, TlsManager, acme_paths, write_atomically};
 
-/// First wait after a failed attempt; it doubles with each further failure.
-const FIRST_RETRY: Duration = Duration::from_secs(30);
+/// First wait after a failed attempt; it doubles with each further failure (CAs
+/// limit failed validations per hour: Let's Encrypt allows 5 per name).
+const FIRST_RETRY: Duration = Duration::from_secs(60);
 /// Longest wait between two failed attempts.
 const MAX_RETRY: Duration = Duration::from_secs(60 * 60);
 /// Longest sleep between two looks at the certificate (clocks jump, files change).

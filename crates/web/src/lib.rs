@@ -17,8 +17,8 @@
 //! status that fits (400 bad input, 401 no or wrong token, 404 no such thing,
 //! 408 a wait that timed out, 409 already exists or over quota, 503 not ready).
 //!
-//! The binary calls exactly [`WebServer::new`], [`WebServer::readiness`] and
-//! [`WebServer::serve`].
+//! The binary calls exactly [`WebServer::new`], [`WebServer::with_tls`],
+//! [`WebServer::readiness`] and [`WebServer::serve`].
 
 mod acme;
 mod api;

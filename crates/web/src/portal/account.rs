@@ -247,15 +247,15 @@ async fn app_passwords_view(
                 p.hint { "You have none yet." }
             } @else {
                 div.table-wrap {
-                    table {
+                    table.cards {
                         thead { tr { th scope="col" { "Name" } th scope="col" { "Used for" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { span.skip { "Action" } } } }
                         tbody {
                             @for app in &list {
                                 tr {
                                     th scope="row" { (app.name) }
-                                    td { (scope_label(app.scope)) }
-                                    td { (when(app.created_at)) }
-                                    td { @match app.last_used_at { Some(t) => (when(t)), None => "never" } }
+                                    td data-label="Used for" { (scope_label(app.scope)) }
+                                    td data-label="Created" { (when(app.created_at)) }
+                                    td data-label="Last used" { @match app.last_used_at { Some(t) => (when(t)), None => "never" } }
                                     td {
                                         form.inline method="post" action="/portal/app-passwords/revoke" {
                                             input type="hidden" name="csrf" value=(session.csrf);
@@ -416,15 +416,15 @@ async fn sharing_view(
                 p.hint { "You share no mailbox." }
             } @else {
                 div.table-wrap {
-                    table {
+                    table.cards {
                         thead { tr { th scope="col" { "Mailbox" } th scope="col" { "With" } th scope="col" { "Rights" } th scope="col" { span.skip { "Action" } } } }
                         tbody {
                             @for (mailbox, acl) in shared {
                                 @for entry in acl {
                                     tr {
                                         th scope="row" { (mailbox.name) }
-                                        td { (entry.identifier) }
-                                        td { code { (entry.rights.letters()) } }
+                                        td data-label="With" { (entry.identifier) }
+                                        td data-label="Rights" { code { (entry.rights.letters()) } }
                                         td {
                                             form.inline method="post" action="/portal/sharing/revoke" {
                                                 input type="hidden" name="csrf" value=(session.csrf);
