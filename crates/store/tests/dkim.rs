@@ -34,7 +34,10 @@ async fn keys_are_stored_listed_and_deleted() {
     assert_eq!(rsa.selector, "mr202612r");
     assert!(rsa.active);
     let ed = store
-        .add_dkim_key("example.org", key("mr202612e", DkimAlgorithm::Ed25519Sha256))
+        .add_dkim_key(
+            "example.org",
+            key("mr202612e", DkimAlgorithm::Ed25519Sha256),
+        )
         .await
         .expect("ed25519 key");
     store
@@ -55,7 +58,10 @@ async fn keys_are_stored_listed_and_deleted() {
             ("example.org".into(), "mr202612r".into()),
         ]
     );
-    let org = store.list_dkim_keys(Some("example.org")).await.expect("list");
+    let org = store
+        .list_dkim_keys(Some("example.org"))
+        .await
+        .expect("list");
     assert_eq!(org.len(), 2);
     assert_eq!(org[0].algorithm, DkimAlgorithm::Ed25519Sha256);
     assert_eq!(org[0].private_key, vec![1, 2, 3]);
@@ -168,9 +174,15 @@ async fn inactive_keys_do_not_sign_and_ids_are_never_reused() {
             .expect("ids")
             .is_empty()
     );
-    let listed = store.list_dkim_keys(Some("example.org")).await.expect("list");
+    let listed = store
+        .list_dkim_keys(Some("example.org"))
+        .await
+        .expect("list");
     assert!(!listed[0].active);
-    store.delete_dkim_key("example.org", "a").await.expect("delete");
+    store
+        .delete_dkim_key("example.org", "a")
+        .await
+        .expect("delete");
     let again = store
         .add_dkim_key("example.org", key("a", DkimAlgorithm::RsaSha256))
         .await
@@ -182,5 +194,8 @@ async fn inactive_keys_do_not_sign_and_ids_are_never_reused() {
     ));
     // Debug output never shows the private key.
     let shown = format!("{again:?}");
-    assert!(shown.contains("<hidden>") && !shown.contains("[1, 2, 3]"), "{shown}");
+    assert!(
+        shown.contains("<hidden>") && !shown.contains("[1, 2, 3]"),
+        "{shown}"
+    );
 }
