@@ -6,6 +6,7 @@
 //! | `GET /healthz` | none | the process is up |
 //! | `GET /readyz` | none | the store answers and the listeners are bound |
 //! | `GET /metrics` | none | Prometheus text format, see [`metrics`] |
+//! | `GET /.well-known/mta-sts.txt` | none | the MTA-STS policy (RFC 8461) from `[mta_sts]` |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.1 document of the API, generated from the handlers |
 //! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages, queue |
 //! | `/api/v1/test/...` | bearer token | only in test mode: list, purge and wait for messages |
@@ -22,6 +23,7 @@ mod auth;
 mod error;
 mod health;
 pub mod metrics;
+mod mta_sts;
 mod state;
 mod test_api;
 
@@ -189,6 +191,7 @@ fn app(state: AppState) -> Router {
     let doc = Arc::new(doc);
     Router::new()
         .merge(health::router())
+        .merge(mta_sts::router())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {
