@@ -6,6 +6,7 @@
 //! values are errors naming the key and where the value came from, reported before
 //! anything binds a socket.
 
+mod mta_sts;
 mod size;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use mta_sts::{MtaStsConfig, MtaStsMode};
 pub use size::ByteSize;
 
 /// The name of the file read from the working directory when no `--config` is given.
@@ -168,6 +170,8 @@ pub struct Config {
     pub relay: RelayConfig,
     pub queue: QueueConfig,
     pub acme: AcmeConfig,
+    /// The MTA-STS policy served on the HTTP listener (RFC 8461).
+    pub mta_sts: MtaStsConfig,
 }
 
 /// Let's Encrypt's production directory (RFC 8555 §7.1.1), the default ACME server.
@@ -521,6 +525,7 @@ impl Default for Config {
             relay: RelayConfig::default(),
             queue: QueueConfig::default(),
             acme: AcmeConfig::default(),
+            mta_sts: MtaStsConfig::default(),
         }
     }
 }
@@ -670,6 +675,7 @@ impl Config {
                     .into(),
             ));
         }
+        self.mta_sts.check().map_err(ConfigError::Check)?;
         if self.limits.max_recipients == 0 {
             return Err(ConfigError::Check(
                 "`limits.max_recipients` must be at least 1".into(),

@@ -15,6 +15,8 @@
 //! Outbound, submitted mail is signed with the sending domain's DKIM keys once, at
 //! queue time, so every retry sends the same bytes.
 
+pub mod sign;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 

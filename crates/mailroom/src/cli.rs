@@ -44,6 +44,12 @@ pub enum Command {
     /// workgroup mailboxes.
     #[command(subcommand)]
     Acl(AclCommand),
+    /// DKIM signing keys of the local domains (RFC 6376, RFC 8463).
+    #[command(subcommand)]
+    Dkim(crate::dns::DkimCommand),
+    /// The DNS records a domain needs.
+    #[command(subcommand)]
+    Dns(crate::dns::DnsCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

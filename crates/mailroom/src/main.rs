@@ -2,6 +2,7 @@
 //! runs the server (`serve`) or a management command against the same store.
 
 mod cli;
+mod dns;
 mod serve;
 
 use std::io::{BufRead, IsTerminal};
@@ -52,6 +53,8 @@ async fn run(command: Command, config: Config) -> Result<()> {
             config.test_mode.enabled |= test_mode;
             serve::serve(config).await
         }
+        Command::Dkim(cmd) => dns::dkim(cmd, &open_store(&config).await?).await,
+        Command::Dns(cmd) => dns::dns(cmd, &config, &open_store(&config).await?).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_toml());
             Ok(())

@@ -35,6 +35,7 @@ use std::time::Duration;
 use mailroom_auth::{LoginThrottle, TlsManager};
 use mailroom_config::Config;
 use mailroom_delivery::Inbound;
+use mailroom_delivery::sign::DkimSigner;
 use mailroom_store::{AddressPolicy, Store};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     pub(crate) throttle: Arc<LoginThrottle>,
     /// The checks between a received message and the store (MX and LMTP).
     pub(crate) inbound: Inbound,
+    /// DKIM signing of submitted mail.
+    pub(crate) signer: DkimSigner,
     /// Open sessions per client address, for `limits.max_connections_per_ip`.
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -97,8 +100,10 @@ impl SmtpServer {
         };
         let throttle = Arc::new(LoginThrottle::new(&config.auth));
         let inbound = Inbound::new(config.clone());
+        let signer = DkimSigner::new(store.clone());
         SmtpServer {
             shared: Shared {
+                signer,
                 store,
                 config,
                 mode,

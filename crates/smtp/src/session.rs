@@ -935,6 +935,28 @@ impl Session<Stream> {
         }
         let raw =
             crate::submission::rewrite(&raw, self.hostname(), time::OffsetDateTime::now_utc());
+        // DKIM (RFC 6376) once, here, before the store: local copies and every relay
+        // attempt carry these very bytes. A failure answers 451 instead of sending the
+        // message unsigned: the domain has published keys, so receivers expect its
+        // signature, and unsigned mail from it would be junked or refused by DMARC far
+        // from the sender's sight. With 451 the client keeps the message, retries and
+        // shows the error; the log names the key to fix.
+        let raw = match self.shared.signer.sign(&raw).await {
+            Ok(signatures) if signatures.is_empty() => raw,
+            Ok(mut signed) => {
+                signed.extend_from_slice(&raw);
+                signed
+            }
+            Err(error) => {
+                warn!(queue_id = %tx.queue_id, account = %account.address, %error, "DKIM signing failed; nothing delivered");
+                self.refused("dkim");
+                return self.reply(Reply::new(
+                    451,
+                    "4.3.0",
+                    "The message could not be signed (DKIM), try again later",
+                ));
+            }
+        };
         let local: Vec<AccountId> = tx.recipients.iter().filter_map(|r| r.account).collect();
         let remote: Vec<String> = tx
             .recipients

@@ -11,6 +11,7 @@
 mod acl;
 pub mod admin;
 mod directory;
+mod dkim;
 mod error;
 mod mailbox;
 mod message;
@@ -31,6 +32,7 @@ use sqlx::{ConnectOptions, SqlitePool};
 use tokio::sync::broadcast;
 
 pub use acl::{ANYONE, AUTHENTICATED, RightsOp};
+pub use dkim::{DkimAlgorithm, DkimKey, NewDkimKey, validate_selector};
 pub use error::{Result, StoreError};
 pub use message::{FlagUpdate, UidRange, uid_ranges};
 pub use portal::{AppPassword, AppPasswordScope, LoginService, NewWebSession, WebSession};

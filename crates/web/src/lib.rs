@@ -7,6 +7,7 @@
 //! | `GET /readyz` | none | the store answers and the listeners are bound; details of the TLS certificate and ACME |
 //! | `GET /.well-known/acme-challenge/{token}` | none | ACME HTTP-01 answers (RFC 8555 §8.3) while a challenge is pending |
 //! | `GET /metrics` | none | Prometheus text format, see [`metrics`] |
+//! | `GET /.well-known/mta-sts.txt` | none | the MTA-STS policy (RFC 8461) from `[mta_sts]` |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3.1 document of the API, generated from the handlers |
 //! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages, queue |
 //! | `/api/v1/test/...` | bearer token | only in test mode: list, purge and wait for messages |
@@ -28,6 +29,7 @@ mod error;
 mod health;
 pub mod metrics;
 mod portal;
+mod mta_sts;
 mod state;
 mod test_api;
 
@@ -219,6 +221,7 @@ fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(acme::router())
+        .merge(mta_sts::router())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

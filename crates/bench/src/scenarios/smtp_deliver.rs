@@ -8,15 +8,23 @@
 //! write (`MAIL FROM`, `RCPT TO`, `DATA`; the server advertises PIPELINING), the
 //! dot-stuffed message after `354`, then wait for `250`. The messages come from a
 //! pool generated before the clock starts, each made unique by a first header line.
+//!
+//! `--submission` sends through the submission listener instead (AUTH PLAIN once per
+//! connection, From: the account's own address); `--dkim rsa|ed25519|both` adds
+//! DKIM keys for the domain, so every message is signed before it is stored: the
+//! difference between the two runs is the cost of signing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use mailroom_config::Config;
+use mailroom_delivery::sign::generate_key;
 use mailroom_smtp::{Mode, SmtpServer};
-use mailroom_store::{Store, StoreOptions, Synchronous};
+use mailroom_store::{DkimAlgorithm, Store, StoreOptions, Synchronous};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,6 +41,26 @@ const RECIPIENT: &str = "user1@bench.example";
 pub enum Sync {
     Full,
     Normal,
+}
+
+/// DKIM keys of the sending domain in `--submission` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dkim {
+    None,
+    Rsa,
+    Ed25519,
+    Both,
+}
+
+impl Dkim {
+    fn name(self) -> &'static str {
+        match self {
+            Dkim::None => "none",
+            Dkim::Rsa => "rsa",
+            Dkim::Ed25519 => "ed25519",
+            Dkim::Both => "rsa+ed25519",
+        }
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -60,6 +88,13 @@ pub struct Args {
     /// temporary directory, possibly a RAM-backed tmpfs).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Send through the submission listener (AUTH, From: the account's address).
+    #[arg(long)]
+    pub submission: bool,
+    /// DKIM keys for the sending domain (implies --submission): each message is
+    /// signed with every one of them.
+    #[arg(long, value_enum, default_value_t = Dkim::None)]
+    pub dkim: Dkim,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +106,10 @@ pub struct Report {
     pub mean_message_bytes: f64,
     pub seed: u64,
     pub synchronous: &'static str,
+    /// `smtp` (MX) or `submission`.
+    pub listener: &'static str,
+    /// The DKIM keys that signed each message.
+    pub dkim: &'static str,
     pub seconds: f64,
     pub messages_per_second: f64,
     /// Message bytes (as generated, before dot-stuffing) per second, in MB (10^6).
@@ -89,11 +128,13 @@ pub struct Report {
 impl Outcome for Report {
     fn table(&self) -> String {
         let mut out = format!(
-            "smtp-deliver: {} messages (~{} B, mean {:.0} B) from {} SMTP clients over loopback, synchronous={}, seed {}\n",
+            "smtp-deliver: {} messages (~{} B, mean {:.0} B) from {} SMTP clients over loopback to the {} listener, DKIM {}, synchronous={}, seed {}\n",
             self.messages,
             self.target_message_bytes,
             self.mean_message_bytes,
             self.clients,
+            self.listener,
+            self.dkim,
             self.synchronous,
             self.seed,
         );
@@ -143,6 +184,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             })
             .collect(),
     );
+    let submission = args.submission || args.dkim != Dkim::None;
+    let pool: Arc<Vec<Vec<u8>>> = if submission {
+        Arc::new(pool.iter().map(|m| with_from(m, RECIPIENT)).collect())
+    } else {
+        pool
+    };
     let mean_message_bytes = pool.iter().map(|m| m.len() as f64).sum::<f64>() / pool.len() as f64;
     let stuffed: Arc<Vec<Vec<u8>>> = Arc::new(pool.iter().map(|m| dot_stuff(m)).collect());
 
@@ -165,6 +212,17 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         .with_context(|| format!("cannot open a store in {}", dir.path().display()))?;
     store.add_domain(DOMAIN).await?;
     let account = store.create_account(RECIPIENT, "bench").await?;
+    let algorithms = match args.dkim {
+        Dkim::None => vec![],
+        Dkim::Rsa => vec![DkimAlgorithm::RsaSha256],
+        Dkim::Ed25519 => vec![DkimAlgorithm::Ed25519Sha256],
+        Dkim::Both => vec![DkimAlgorithm::RsaSha256, DkimAlgorithm::Ed25519Sha256],
+    };
+    for (i, algorithm) in algorithms.into_iter().enumerate() {
+        store
+            .add_dkim_key(DOMAIN, generate_key(&format!("bench{i}"), algorithm)?)
+            .await?;
+    }
 
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -177,9 +235,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let mode = if submission {
+        Mode::Submission
+    } else {
+        Mode::Smtp
+    };
     let server = tokio::spawn(
-        SmtpServer::new(store.clone(), Arc::new(config), Mode::Smtp)
-            .serve(listener, shutdown.clone()),
+        SmtpServer::new(store.clone(), Arc::new(config), mode).serve(listener, shutdown.clone()),
     );
 
     let rss_before_kib = rss_kib();
@@ -194,7 +256,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         let count = args.messages / args.clients + usize::from(id < args.messages % args.clients);
         let stuffed = Arc::clone(&stuffed);
         let clients = args.clients;
-        tasks.spawn(async move { client(addr, id, clients, count, &stuffed).await });
+        tasks.spawn(async move { client(addr, id, clients, count, &stuffed, submission).await });
     }
     let mut latencies: Vec<Duration> = Vec::with_capacity(args.messages);
     while let Some(joined) = tasks.join_next().await {
@@ -235,6 +297,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             Sync::Full => "FULL",
             Sync::Normal => "NORMAL",
         },
+        listener: mode.name(),
+        dkim: args.dkim.name(),
         seconds,
         messages_per_second: args.messages as f64 / seconds,
         megabytes_per_second: mean_message_bytes * args.messages as f64 / seconds / 1e6,
@@ -262,6 +326,30 @@ fn dot_stuff(raw: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(b".\r\n");
     out
+}
+
+/// The message with its `From:` field replaced by `address` (submission accepts only
+/// the account's own addresses).
+fn with_from(raw: &[u8], address: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let (header, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut out = String::with_capacity(raw.len());
+    let mut in_from = false;
+    for line in header.split("\r\n") {
+        if in_from && (line.starts_with(' ') || line.starts_with('\t')) {
+            continue;
+        }
+        in_from = line.to_ascii_lowercase().starts_with("from:");
+        if in_from {
+            out.push_str(&format!("From: Bench <{address}>\r\n"));
+        } else {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out.into_bytes()
 }
 
 /// Reads one (possibly multi-line) reply and returns its code.
@@ -299,6 +387,7 @@ async fn client(
     clients: usize,
     count: usize,
     pool: &[Vec<u8>],
+    submission: bool,
 ) -> anyhow::Result<Vec<Duration>> {
     let stream = TcpStream::connect(addr)
         .await
@@ -311,8 +400,16 @@ async fn client(
         .write_all(format!("EHLO client{id}.bench.example\r\n").as_bytes())
         .await?;
     expect(&mut conn, &mut line, 250, "EHLO").await?;
-    let envelope =
-        format!("MAIL FROM:<sender{id}@remote.example>\r\nRCPT TO:<{RECIPIENT}>\r\nDATA\r\n");
+    let envelope = if submission {
+        let token = BASE64.encode(format!("\0{RECIPIENT}\0bench"));
+        conn.get_mut()
+            .write_all(format!("AUTH PLAIN {token}\r\n").as_bytes())
+            .await?;
+        expect(&mut conn, &mut line, 235, "AUTH PLAIN").await?;
+        format!("MAIL FROM:<{RECIPIENT}>\r\nRCPT TO:<{RECIPIENT}>\r\nDATA\r\n")
+    } else {
+        format!("MAIL FROM:<sender{id}@remote.example>\r\nRCPT TO:<{RECIPIENT}>\r\nDATA\r\n")
+    };
     let mut latencies = Vec::with_capacity(count);
     let mut data = Vec::with_capacity(pool.first().map_or(0, Vec::len) + 64);
     for n in 0..count {
@@ -336,6 +433,15 @@ async fn client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_is_replaced_with_its_continuation_lines() {
+        let raw = b"X: 1\r\nFrom: \"A B\"\r\n <a@x.example>\r\nTo: t@y\r\n\r\nFrom: body\r\n";
+        assert_eq!(
+            with_from(raw, "u@bench.example"),
+            b"X: 1\r\nFrom: Bench <u@bench.example>\r\nTo: t@y\r\n\r\nFrom: body\r\n"
+        );
+    }
 
     #[test]
     fn dot_stuffing() {

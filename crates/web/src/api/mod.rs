@@ -5,6 +5,7 @@
 mod accounts;
 mod acl;
 mod aliases;
+mod dkim;
 mod domains;
 mod mailboxes;
 pub(crate) mod messages;
@@ -17,6 +18,7 @@ use crate::state::AppState;
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(domains::router())
+        .merge(dkim::router())
         .merge(accounts::router())
         .merge(aliases::router())
         .merge(mailboxes::router())
