@@ -60,6 +60,13 @@ pub struct Args {
     /// temporary directory, possibly a RAM-backed tmpfs).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Check each message's sender (SPF, DKIM, DMARC, ARC: `[inbound] verify`, on by
+    /// default in `serve`) and prepend Authentication-Results.
+    #[arg(long)]
+    pub verify_senders: bool,
+    /// The name server those checks ask (`[dns] nameservers`); default: the system's.
+    #[arg(long)]
+    pub dns: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +78,10 @@ pub struct Report {
     pub mean_message_bytes: f64,
     pub seed: u64,
     pub synchronous: &'static str,
+    /// Whether senders were checked (`--verify-senders`), and against which name
+    /// server (`None`: the system's).
+    pub verify_senders: bool,
+    pub dns: Option<String>,
     pub seconds: f64,
     pub messages_per_second: f64,
     /// Message bytes (as generated, before dot-stuffing) per second, in MB (10^6).
@@ -89,13 +100,18 @@ pub struct Report {
 impl Outcome for Report {
     fn table(&self) -> String {
         let mut out = format!(
-            "smtp-deliver: {} messages (~{} B, mean {:.0} B) from {} SMTP clients over loopback, synchronous={}, seed {}\n",
+            "smtp-deliver: {} messages (~{} B, mean {:.0} B) from {} SMTP clients over loopback, synchronous={}, seed {}, sender checks {}\n",
             self.messages,
             self.target_message_bytes,
             self.mean_message_bytes,
             self.clients,
             self.synchronous,
             self.seed,
+            match (self.verify_senders, &self.dns) {
+                (false, _) => "off".to_string(),
+                (true, Some(dns)) => format!("on (DNS {dns})"),
+                (true, None) => "on (system DNS)".to_string(),
+            },
         );
         out.push_str(&self.machine.line());
         let mut table = Table::new([
@@ -171,6 +187,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         hostname: "mx.bench.example".into(),
         ..Config::default()
     };
+    config.inbound.verify = args.verify_senders;
+    if let Some(dns) = args.dns {
+        config.dns.nameservers = vec![dns];
+    }
     config.limits.max_connections = config.limits.max_connections.max(args.clients + 16);
     config.limits.max_connections_per_ip =
         config.limits.max_connections_per_ip.max(args.clients + 16);
@@ -235,6 +255,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             Sync::Full => "FULL",
             Sync::Normal => "NORMAL",
         },
+        verify_senders: args.verify_senders,
+        dns: args.dns.map(|a| a.to_string()),
         seconds,
         messages_per_second: args.messages as f64 / seconds,
         megabytes_per_second: mean_message_bytes * args.messages as f64 / seconds / 1e6,
