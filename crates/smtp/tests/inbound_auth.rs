@@ -234,3 +234,56 @@ async fn forged_results_naming_this_host_are_removed() {
     assert!(text.contains("Subject: forged-results\r\n"));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn lmtp_is_not_checked_unless_configured() {
+    use mailroom_smtp::Mode;
+    let dns = dns().addr;
+    for verify_lmtp in [false, true] {
+        let h = common::start_with(Mode::Lmtp, |c| {
+            c.inbound.verify = true;
+            c.inbound.verify_lmtp = verify_lmtp;
+            c.dns.nameservers = vec![dns];
+            c.dns.timeout = std::time::Duration::from_secs(3);
+        })
+        .await;
+        let mut client = h.greeted(Mode::Lmtp).await;
+        // From: sender.test (p=reject), nothing aligned (LMTP connects from the good
+        // address, so the envelope sender is another domain): refused only when
+        // LMTP mail is checked.
+        let (code, text) = client
+            .send_mail(
+                "bounce@nospf.test",
+                &["alice@example.org"],
+                &message("ceo@sender.test", "over-lmtp"),
+            )
+            .await;
+        if verify_lmtp {
+            assert_eq!(code, 550, "{text}");
+            assert!(text.contains("DMARC"), "{text}");
+        } else {
+            assert_eq!(code, 250, "{text}");
+            let inbox = h.inbox(&h.alice).await;
+            assert!(auth_results(&inbox[0]).is_empty(), "not checked");
+        }
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_relay_resolves_mx_through_the_configured_name_servers() {
+    use mailroom_smtp::{MxResolver, SystemResolver};
+    let config = mailroom_config::DnsConfig {
+        nameservers: vec![dns().addr],
+        timeout: std::time::Duration::from_secs(3),
+    };
+    let resolver = SystemResolver::from_config(&config).unwrap();
+    assert_eq!(
+        resolver.mx("sender.test").await.unwrap(),
+        vec![(10, "mx.sender.test".to_string())]
+    );
+    assert_eq!(
+        resolver.addresses("mx.sender.test").await.unwrap(),
+        vec!["192.0.2.25".parse::<std::net::IpAddr>().unwrap()]
+    );
+}

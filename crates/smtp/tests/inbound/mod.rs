@@ -103,6 +103,8 @@ hard.test. 300 IN TXT "v=spf1 ip4:{GOOD_IP} -all"
 quarantine.test. 300 IN TXT "v=spf1 ip4:{GOOD_IP} -all"
 _dmarc.quarantine.test. 300 IN TXT "v=DMARC1; p=quarantine"
 arc._domainkey.relay.test. 300 IN TXT "v=DKIM1; k=rsa; p={relay_key}"
+sender.test. 300 IN MX 10 mx.sender.test.
+mx.sender.test. 300 IN A 192.0.2.25
 "#
         );
         let zonefile = dir.join("zone");
