@@ -17,7 +17,7 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
@@ -27,13 +27,16 @@ use mail_auth::{
     Parameters, RecordSet, ResolverCache, SpfOutput, SpfResult, Txt,
 };
 use mailroom_config::InboundConfig;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::{Envelope, Refusal};
 
 /// Most entries each record cache keeps; a full cache first forgets what expired,
 /// then everything (memory stays bounded whatever names senders make us look up).
 const CACHE_ENTRIES: usize = 8192;
+
+/// How many `[dns] timeout`s all checks of one message may take together.
+pub const CHECK_DEADLINE: u32 = 6;
 
 /// The verifier, built once at startup around the server's one resolver and shared
 /// (cheaply cloned) by every session.
@@ -47,6 +50,8 @@ struct Inner {
     caches: Caches,
     hostname: String,
     policy: InboundConfig,
+    /// `[dns] timeout`: one lookup's limit.
+    lookup_timeout: Duration,
 }
 
 impl std::fmt::Debug for SenderAuthentication {
@@ -86,6 +91,7 @@ impl SenderAuthentication {
         resolver: mail_auth::hickory_resolver::TokioResolver,
         hostname: &str,
         policy: InboundConfig,
+        lookup_timeout: Duration,
     ) -> Self {
         SenderAuthentication {
             inner: Arc::new(Inner {
@@ -93,13 +99,39 @@ impl SenderAuthentication {
                 caches: Caches::default(),
                 hostname: hostname.to_string(),
                 policy,
+                lookup_timeout,
             }),
         }
     }
 
     /// Checks one message as received (`raw` begins with our own trace fields,
-    /// which no signature covers).
+    /// which no signature covers). The whole check ends after [`CHECK_DEADLINE`]
+    /// lookup timeouts: SPF alone may ask ten names (RFC 7208 §4.6.4), and the
+    /// client waits for our reply meanwhile.
     pub async fn check(&self, raw: &[u8], envelope: &Envelope) -> Outcome {
+        let deadline = self.inner.lookup_timeout * CHECK_DEADLINE;
+        match tokio::time::timeout(deadline, self.evaluate(raw, envelope)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                warn!(
+                    seconds = deadline.as_secs_f64(),
+                    "sender authentication took too long; delivered as temperror"
+                );
+                let host = &self.inner.hostname;
+                let why = format!("(checks took longer than {}s)", deadline.as_secs());
+                let header = format!(
+                    "Authentication-Results: {host};\r\n\tspf=temperror {why};\r\n\tdkim=temperror {why};\r\n\tdmarc=temperror {why}\r\n"
+                );
+                Outcome {
+                    header: header.into_bytes(),
+                    forged: forged_results(raw, host),
+                    decision: Decision::Deliver,
+                }
+            }
+        }
+    }
+
+    async fn evaluate(&self, raw: &[u8], envelope: &Envelope) -> Outcome {
         let inner = &*self.inner;
         let auth = &inner.authenticator;
         let caches = &inner.caches;

@@ -115,6 +115,7 @@ impl Inbound {
                 resolver,
                 &config.hostname,
                 config.inbound.clone(),
+                config.dns.timeout,
             ))
         } else {
             None

@@ -1,8 +1,8 @@
 //! Name resolution for direct delivery (RFC 5321 §5.1): the MX records of a
 //! recipient domain and the addresses of a mail host, behind [`MxResolver`] so that
-//! the relay can be run without DNS. [`SystemResolver`] asks the DNS servers of
-//! `[dns] nameservers` or of the system configuration (hickory-resolver); [`StaticResolver`] answers from tables
-//! that tests fill in, failures included.
+//! the relay can be run without DNS. [`SystemResolver`] asks the name servers of
+//! `[dns]` or of the system configuration (hickory-resolver); [`StaticResolver`]
+//! answers from tables that tests fill in, failures included.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,8 +1,8 @@
 //! The outbound relay: a worker that takes due messages from the store's queue and
 //! carries them on with lettre, either to the configured smarthost (`[relay]`) or
 //! directly to each recipient domain's MX (RFC 5321 §5.1), grouping recipients per
-//! destination. MX and address lookups go through [`MxResolver`] (the resolver of `[dns]`
-//! unless [`RelayWorker::with_resolver`] gives another).
+//! destination. MX and address lookups go through [`MxResolver`] (the resolver of
+//! `[dns]` unless [`RelayWorker::with_resolver`] gives another).
 //!
 //! A temporary failure (4xx, no connection) keeps the recipient queued, retried after
 //! `[queue] retry_after`, doubling up to `max_retry_interval`; a permanent failure
