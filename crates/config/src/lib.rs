@@ -172,6 +172,8 @@ pub struct Config {
     pub acme: AcmeConfig,
     /// The MTA-STS policy served on the HTTP listener (RFC 8461).
     pub mta_sts: MtaStsConfig,
+    pub dns: DnsConfig,
+    pub inbound: InboundConfig,
 }
 
 /// Let's Encrypt's production directory (RFC 8555 §7.1.1), the default ACME server.
@@ -269,6 +271,89 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
             .collect(),
         Raw::Many(v) => v,
     })
+}
+
+/// The one DNS resolver of the server: sender authentication of incoming mail (SPF,
+/// DKIM, DMARC, ARC) and the relay's MX lookups both ask it. Answers are cached for
+/// their TTLs.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Name servers to ask (`"127.0.0.1:5353"`, port 53 when left out), over UDP
+    /// and TCP; empty means the system's (`/etc/resolv.conf`).
+    #[serde(deserialize_with = "de_nameservers")]
+    pub nameservers: Vec<SocketAddr>,
+    /// How long to wait for one answer before trying again or giving up; a lookup
+    /// that gives up is a temporary error (`temperror` in Authentication-Results).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            nameservers: Vec::new(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `"192.0.2.53"` or `"192.0.2.53:5353"` (`"[2001:db8::53]:53"` for IPv6), one
+/// string or a list.
+fn de_nameservers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    // One string (a comma-separated list: `MAILROOM_DNS__NAMESERVERS=...`) or a list.
+    let names: Vec<String> = match Raw::deserialize(d)? {
+        Raw::One(s) if s.trim().is_empty() => vec![],
+        Raw::One(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+        Raw::Many(v) => v,
+    };
+    names
+        .iter()
+        .map(|n| {
+            n.parse::<SocketAddr>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{n}` is not a name server address (write an IP address, with :port when not 53)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// The checks of mail arriving from the internet on the MX listener: SPF (RFC
+/// 7208), DKIM (RFC 6376), DMARC (RFC 7489) and ARC (RFC 8617), reported in an
+/// `Authentication-Results:` field (RFC 8601), and what their results decide.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Check the senders of mail arriving on the MX listener.
+    pub verify: bool,
+    /// Check mail arriving over LMTP too (off: the MTA in front checked it).
+    pub verify_lmtp: bool,
+    /// Refuse mail whose DMARC check fails under `p=reject` (550 5.7.1) and file
+    /// it in Junk under `p=quarantine`.
+    pub dmarc_enforce: bool,
+    /// Refuse mail whose SPF check fails (`-all`) and that has no passing DKIM
+    /// signature (550 5.7.1).
+    pub spf_enforce: bool,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            verify: true,
+            verify_lmtp: false,
+            dmarc_enforce: true,
+            spf_enforce: false,
+        }
+    }
 }
 
 /// How submitted mail for other domains leaves: through a smarthost when `host` is
@@ -526,6 +611,8 @@ impl Default for Config {
             queue: QueueConfig::default(),
             acme: AcmeConfig::default(),
             mta_sts: MtaStsConfig::default(),
+            dns: DnsConfig::default(),
+            inbound: InboundConfig::default(),
         }
     }
 }
@@ -676,6 +763,9 @@ impl Config {
             ));
         }
         self.mta_sts.check().map_err(ConfigError::Check)?;
+        if self.dns.timeout.is_zero() {
+            return Err(ConfigError::Check("`dns.timeout` must be positive".into()));
+        }
         if self.limits.max_recipients == 0 {
             return Err(ConfigError::Check(
                 "`limits.max_recipients` must be at least 1".into(),

@@ -326,3 +326,77 @@ fn acme_mistakes_are_named() {
     ));
     assert!(err.contains("http"), "{err}");
 }
+
+#[test]
+fn dns_and_inbound_defaults() {
+    Jail::expect_with(|_jail| {
+        let c = Config::load(None).expect("defaults load");
+        assert!(
+            c.dns.nameservers.is_empty(),
+            "default: the system's resolv.conf"
+        );
+        assert_eq!(c.dns.timeout, Duration::from_secs(5));
+        assert!(c.inbound.verify);
+        assert!(!c.inbound.verify_lmtp);
+        assert!(c.inbound.dmarc_enforce);
+        assert!(!c.inbound.spf_enforce);
+        Ok(())
+    });
+}
+
+#[test]
+fn dns_nameservers_from_file_and_environment() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "m.toml",
+            r#"
+            [dns]
+            nameservers = ["127.0.0.1:5353", "192.0.2.53", "[2001:db8::53]:53"]
+            timeout = "2s"
+            [inbound]
+            dmarc_enforce = false
+            spf_enforce = true
+            "#,
+        )?;
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert_eq!(
+            c.dns.nameservers,
+            vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "192.0.2.53:53".parse().unwrap(),
+                "[2001:db8::53]:53".parse().unwrap(),
+            ]
+        );
+        assert_eq!(c.dns.timeout, Duration::from_secs(2));
+        assert!(!c.inbound.dmarc_enforce);
+        assert!(c.inbound.spf_enforce);
+        jail.set_env("MAILROOM_DNS__NAMESERVERS", "127.0.0.2:53, 127.0.0.3");
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert_eq!(
+            c.dns.nameservers,
+            vec![
+                "127.0.0.2:53".parse().unwrap(),
+                "127.0.0.3:53".parse().unwrap()
+            ]
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn dns_bad_nameserver_names_the_key() {
+    Jail::expect_with(|jail| {
+        jail.create_file("m.toml", "[dns]\nnameservers = [\"ns1.example.org\"]\n")?;
+        let err = Config::load(Some(Path::new("m.toml")))
+            .expect_err("a host name is not a name server address")
+            .to_string();
+        assert!(err.contains("dns.nameservers"), "{err}");
+        assert!(err.contains("ns1.example.org"), "{err}");
+        jail.create_file("z.toml", "[dns]\ntimeout = \"0s\"\n")?;
+        let err = Config::load(Some(Path::new("z.toml")))
+            .expect_err("zero timeout")
+            .to_string();
+        assert!(err.contains("dns.timeout"), "{err}");
+        Ok(())
+    });
+}

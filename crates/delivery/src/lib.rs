@@ -15,13 +15,19 @@
 //! Outbound, submitted mail is signed with the sending domain's DKIM keys once, at
 //! queue time, so every retry sends the same bytes.
 
+pub mod authenticate;
+pub mod dns;
 pub mod sign;
 
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 use mailroom_config::Config;
 pub use mailroom_store::Folder;
+
+use crate::authenticate::{Decision, SenderAuthentication};
+pub use crate::dns::DnsSetupError;
 
 /// How a message reached us; the stages differ. Mail from the internet (MX) is
 /// checked for its sender's authenticity; mail handed over by an MTA of the
@@ -62,22 +68,69 @@ pub struct Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Deliver, with these header fields (each ending in CRLF) prepended to the
-    /// message, into this folder.
-    Deliver { prepend: Vec<u8>, folder: Folder },
+    /// message and the `drop` byte ranges of the message left out (see
+    /// [`Verdict::rewrite`]), into this folder.
+    Deliver {
+        prepend: Vec<u8>,
+        drop: Vec<Range<usize>>,
+        folder: Folder,
+    },
     /// Refuse with this reply; nothing is stored.
     Refuse(Refusal),
 }
 
-/// The inbound pipeline, built once per listener from the configuration and shared
-/// by its sessions.
+impl Verdict {
+    /// The message as stored: `prepend`, then `raw` without the `drop` ranges
+    /// (sorted, not overlapping, as the stages give them).
+    pub fn rewrite(prepend: Vec<u8>, raw: &[u8], drop: &[Range<usize>]) -> Vec<u8> {
+        let mut out = prepend;
+        out.reserve(raw.len());
+        let mut at = 0;
+        for range in drop {
+            if range.start >= at && range.end <= raw.len() {
+                out.extend_from_slice(&raw[at..range.start]);
+                at = range.end;
+            }
+        }
+        out.extend_from_slice(&raw[at..]);
+        out
+    }
+}
+
+/// The inbound pipeline, built once at startup from the configuration and shared
+/// (cloned) by the MX and LMTP listeners' sessions.
 #[derive(Debug, Clone)]
 pub struct Inbound {
     config: Arc<Config>,
+    /// SPF, DKIM, DMARC and ARC; `None` when `[inbound]` checks no listener.
+    senders: Option<SenderAuthentication>,
 }
 
 impl Inbound {
-    pub fn new(config: Arc<Config>) -> Self {
-        Inbound { config }
+    /// The pipeline of `config`, with the DNS resolver of `[dns]` when sender
+    /// authentication is on; an error when that resolver cannot be built.
+    pub fn new(config: Arc<Config>) -> Result<Self, DnsSetupError> {
+        let senders = if config.inbound.verify || config.inbound.verify_lmtp {
+            let resolver = dns::resolver(&config.dns)?;
+            Some(SenderAuthentication::new(
+                resolver,
+                &config.hostname,
+                config.inbound.clone(),
+                config.dns.timeout,
+            ))
+        } else {
+            None
+        };
+        Ok(Inbound { config, senders })
+    }
+
+    /// The pipeline without sender authentication, whatever `[inbound]` says: for
+    /// when no resolver could be built.
+    pub fn without_sender_checks(config: Arc<Config>) -> Self {
+        Inbound {
+            config,
+            senders: None,
+        }
     }
 
     /// This server's name, as the `Authentication-Results:` it writes name it.
@@ -88,10 +141,29 @@ impl Inbound {
     /// Runs the stages over one whole message (`raw` begins with the trace fields
     /// the session wrote) and says what to do with it.
     pub async fn check(&self, raw: &[u8], envelope: &Envelope) -> Verdict {
-        let _ = (raw, envelope);
+        let mut prepend = Vec::new();
+        let mut drop = Vec::new();
+        let mut folder = Folder::Inbox;
+
+        let checked = match envelope.via {
+            Via::Mx => self.config.inbound.verify,
+            Via::Lmtp => self.config.inbound.verify_lmtp,
+        };
+        if let (true, None, Some(senders)) = (checked, &envelope.authenticated, &self.senders) {
+            let outcome = senders.check(raw, envelope).await;
+            match outcome.decision {
+                Decision::Refuse(refusal) => return Verdict::Refuse(refusal),
+                Decision::Quarantine => folder = Folder::Junk,
+                Decision::Deliver => {}
+            }
+            prepend.extend_from_slice(&outcome.header);
+            drop = outcome.forged;
+        }
+
         Verdict::Deliver {
-            prepend: Vec::new(),
-            folder: Folder::Inbox,
+            prepend,
+            drop,
+            folder,
         }
     }
 }

@@ -95,8 +95,15 @@ pub async fn serve(config: Config) -> Result<()> {
             .with_tls(tls.clone())
             .with_throttle(throttle.clone())
     };
+    // One inbound pipeline (one DNS resolver and its caches) for MX and LMTP.
+    let inbound = mailroom_delivery::Inbound::new(config.clone())
+        .context("the DNS resolver for checking incoming mail ([dns])")?;
     for listener in smtp {
-        services.spawn(smtp_server(mailroom_smtp::Mode::Smtp).serve(listener, shutdown.clone()));
+        services.spawn(
+            smtp_server(mailroom_smtp::Mode::Smtp)
+                .with_inbound(inbound.clone())
+                .serve(listener, shutdown.clone()),
+        );
     }
     for listener in submission {
         services
@@ -113,7 +120,8 @@ pub async fn serve(config: Config) -> Result<()> {
             store.clone(),
             config.clone(),
             mailroom_smtp::Mode::Lmtp,
-        );
+        )
+        .with_inbound(inbound.clone());
         services.spawn(server.serve(listener, shutdown.clone()));
     }
     services.spawn(

@@ -1,8 +1,8 @@
 //! Name resolution for direct delivery (RFC 5321 §5.1): the MX records of a
 //! recipient domain and the addresses of a mail host, behind [`MxResolver`] so that
-//! the relay can be run without DNS. [`SystemResolver`] asks the DNS servers of the
-//! system configuration (hickory-resolver); [`StaticResolver`] answers from tables
-//! that tests fill in, failures included.
+//! the relay can be run without DNS. [`SystemResolver`] asks the name servers of
+//! `[dns]` or of the system configuration (hickory-resolver); [`StaticResolver`]
+//! answers from tables that tests fill in, failures included.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::net::NetError;
 use hickory_resolver::proto::rr::RData;
+use mailroom_config::DnsConfig;
 
 /// Why a lookup gave no records. The relay bounces on the first two and retries on
 /// the third.
@@ -56,12 +57,11 @@ pub struct SystemResolver {
 }
 
 impl SystemResolver {
-    /// A resolver from the system configuration; an error when there is none.
-    pub fn from_system_conf() -> Result<Self, String> {
-        let resolver = TokioResolver::builder_tokio()
-            .map_err(|e| e.to_string())?
-            .build()
-            .map_err(|e| e.to_string())?;
+    /// The server's resolver as `[dns]` configures it (the name servers listed
+    /// there, else the system's), built the same way as the one that checks
+    /// incoming mail; an error when there is no configuration to use.
+    pub fn from_config(config: &DnsConfig) -> Result<Self, String> {
+        let resolver = mailroom_delivery::dns::resolver(config).map_err(|e| e.to_string())?;
         Ok(SystemResolver { resolver })
     }
 }

@@ -1,8 +1,8 @@
 //! The outbound relay: a worker that takes due messages from the store's queue and
 //! carries them on with lettre, either to the configured smarthost (`[relay]`) or
 //! directly to each recipient domain's MX (RFC 5321 §5.1), grouping recipients per
-//! destination. MX and address lookups go through [`MxResolver`] (the system's DNS
-//! unless [`RelayWorker::with_resolver`] gives another).
+//! destination. MX and address lookups go through [`MxResolver`] (the resolver of
+//! `[dns]` unless [`RelayWorker::with_resolver`] gives another).
 //!
 //! A temporary failure (4xx, no connection) keeps the recipient queued, retried after
 //! `[queue] retry_after`, doubling up to `max_retry_interval`; a permanent failure
@@ -55,7 +55,7 @@ const MAX_ADDRESSES: usize = 5;
 pub struct RelayWorker {
     store: Store,
     config: Arc<Config>,
-    /// For direct delivery; the system's DNS when none is given.
+    /// For direct delivery; the resolver of `[dns]` when none is given.
     resolver: Option<Arc<dyn MxResolver>>,
     /// The port mail exchangers are reached on: 25, another one in tests.
     mx_port: u16,
@@ -101,7 +101,7 @@ impl RelayWorker {
         }
     }
 
-    /// Resolves recipient domains with `resolver` instead of the system's DNS
+    /// Resolves recipient domains with `resolver` instead of the resolver of `[dns]`
     /// (direct delivery only; a smarthost is reached by its configured name).
     pub fn with_resolver(mut self, resolver: Arc<dyn MxResolver>) -> Self {
         self.resolver = Some(resolver);
@@ -126,7 +126,7 @@ impl RelayWorker {
     /// progress finishes first).
     pub async fn run(mut self, shutdown: CancellationToken) -> std::io::Result<()> {
         if self.config.relay.host.is_none() && self.resolver.is_none() {
-            match SystemResolver::from_system_conf() {
+            match SystemResolver::from_config(&self.config.dns) {
                 Ok(resolver) => self.resolver = Some(Arc::new(resolver)),
                 Err(error) => {
                     warn!(%error, "no DNS configuration; direct delivery will be retried");

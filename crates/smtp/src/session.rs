@@ -1068,12 +1068,10 @@ impl Session<Stream> {
         };
         let (raw, folder) = match self.shared.inbound.check(&raw, &envelope).await {
             Verdict::Deliver {
-                mut prepend,
+                prepend,
+                drop,
                 folder,
-            } => {
-                prepend.extend_from_slice(&raw);
-                (prepend, folder)
-            }
+            } => (Verdict::rewrite(prepend, &raw, &drop), folder),
             Verdict::Refuse(refusal) => {
                 info!(queue_id = %tx.queue_id, size, %from, rcpts = ?rcpts, code = refusal.code, reason = %refusal.text, "message refused by the inbound checks; nothing delivered");
                 self.refused("policy");

@@ -95,6 +95,13 @@ pub struct Args {
     /// signed with every one of them.
     #[arg(long, value_enum, default_value_t = Dkim::None)]
     pub dkim: Dkim,
+    /// Check each message's sender (SPF, DKIM, DMARC, ARC: `[inbound] verify`, on by
+    /// default in `serve`) and prepend Authentication-Results.
+    #[arg(long)]
+    pub verify_senders: bool,
+    /// The name server those checks ask (`[dns] nameservers`); default: the system's.
+    #[arg(long)]
+    pub dns: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +117,10 @@ pub struct Report {
     pub listener: &'static str,
     /// The DKIM keys that signed each message.
     pub dkim: &'static str,
+    /// Whether senders were checked (`--verify-senders`), and against which name
+    /// server (`None`: the system's).
+    pub verify_senders: bool,
+    pub dns: Option<String>,
     pub seconds: f64,
     pub messages_per_second: f64,
     /// Message bytes (as generated, before dot-stuffing) per second, in MB (10^6).
@@ -128,7 +139,7 @@ pub struct Report {
 impl Outcome for Report {
     fn table(&self) -> String {
         let mut out = format!(
-            "smtp-deliver: {} messages (~{} B, mean {:.0} B) from {} SMTP clients over loopback to the {} listener, DKIM {}, synchronous={}, seed {}\n",
+            "smtp-deliver: {} messages (~{} B, mean {:.0} B) from {} SMTP clients over loopback to the {} listener, DKIM {}, synchronous={}, seed {}, sender checks {}\n",
             self.messages,
             self.target_message_bytes,
             self.mean_message_bytes,
@@ -137,6 +148,11 @@ impl Outcome for Report {
             self.dkim,
             self.synchronous,
             self.seed,
+            match (self.verify_senders, &self.dns) {
+                (false, _) => "off".to_string(),
+                (true, Some(dns)) => format!("on (DNS {dns})"),
+                (true, None) => "on (system DNS)".to_string(),
+            },
         );
         out.push_str(&self.machine.line());
         let mut table = Table::new([
@@ -229,6 +245,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         hostname: "mx.bench.example".into(),
         ..Config::default()
     };
+    config.inbound.verify = args.verify_senders;
+    if let Some(dns) = args.dns {
+        config.dns.nameservers = vec![dns];
+    }
     config.limits.max_connections = config.limits.max_connections.max(args.clients + 16);
     config.limits.max_connections_per_ip =
         config.limits.max_connections_per_ip.max(args.clients + 16);
@@ -299,6 +319,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         },
         listener: mode.name(),
         dkim: args.dkim.name(),
+        verify_senders: args.verify_senders,
+        dns: args.dns.map(|a| a.to_string()),
         seconds,
         messages_per_second: args.messages as f64 / seconds,
         megabytes_per_second: mean_message_bytes * args.messages as f64 / seconds / 1e6,
