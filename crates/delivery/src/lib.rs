@@ -15,6 +15,9 @@
 //! Outbound, submitted mail is signed with the sending domain's DKIM keys once, at
 //! queue time, so every retry sends the same bytes.
 
+pub mod learn;
+pub mod spam;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -44,6 +47,9 @@ pub struct Envelope {
     pub recipients: Vec<String>,
     /// The account that authenticated on this session, if any.
     pub authenticated: Option<String>,
+    /// The session's id for this message, as its log lines name it (passed to the
+    /// spam engine so both logs can be matched).
+    pub queue_id: String,
 }
 
 /// An SMTP reply the session sends instead of delivering.
@@ -71,11 +77,14 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct Inbound {
     config: Arc<Config>,
+    /// rspamd, when `[spam] rspamd_url` is set.
+    spam: Option<Arc<spam::SpamFilter>>,
 }
 
 impl Inbound {
     pub fn new(config: Arc<Config>) -> Self {
-        Inbound { config }
+        let spam = spam::SpamFilter::from_config(&config.spam).map(Arc::new);
+        Inbound { config, spam }
     }
 
     /// This server's name, as the `Authentication-Results:` it writes name it.
@@ -86,10 +95,21 @@ impl Inbound {
     /// Runs the stages over one whole message (`raw` begins with the trace fields
     /// the session wrote) and says what to do with it.
     pub async fn check(&self, raw: &[u8], envelope: &Envelope) -> Verdict {
-        let _ = (raw, envelope);
-        Verdict::Deliver {
-            prepend: Vec::new(),
-            folder: Folder::Inbox,
+        let mut prepend = Vec::new();
+        let mut folder = Folder::Inbox;
+        // The spam engine, on mail from the internet; it sees the fields earlier
+        // stages prepended.
+        if let Some(spam) = self.spam.as_ref().filter(|_| envelope.via == Via::Mx) {
+            match spam.check(&prepend, raw, envelope).await {
+                spam::SpamOutcome::Refuse(refusal) => return Verdict::Refuse(refusal),
+                spam::SpamOutcome::Deliver { headers, junk } => {
+                    prepend.extend_from_slice(&headers);
+                    if junk {
+                        folder = Folder::Junk;
+                    }
+                }
+            }
         }
+        Verdict::Deliver { prepend, folder }
     }
 }
