@@ -54,7 +54,8 @@ pub struct LearningWorker {
 }
 
 impl LearningWorker {
-    /// The worker `[spam]` asks for; None when `controller_url` is unset.
+    /// The worker `[spam]` asks for; None when `controller_url` is unset. From
+    /// then on the store records training requests.
     pub fn from_config(store: Store, config: &Arc<Config>) -> Option<LearningWorker> {
         let base = config.spam.controller_url.as_deref()?;
         let client = match reqwest::Client::builder()
@@ -68,6 +69,9 @@ impl LearningWorker {
                 return None;
             }
         };
+        // From here on COPY/MOVE record requests; the worker drains what was
+        // recorded before it ran as well.
+        store.enable_spam_training();
         Some(LearningWorker {
             store,
             learn_url: base.trim_end_matches('/').to_string(),
@@ -84,11 +88,9 @@ impl LearningWorker {
         self
     }
 
-    /// Runs until `shutdown`: from now on the store records training requests, and
-    /// this drains them.
+    /// Runs until `shutdown`, draining the training requests.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let mut feed = self.store.subscribe();
-        self.store.enable_spam_training();
         tracing::info!(controller = %self.learn_url, "learning from moves into and out of Junk");
         loop {
             self.drain(&shutdown).await;
