@@ -174,6 +174,42 @@ pub struct Config {
     pub mta_sts: MtaStsConfig,
     pub dns: DnsConfig,
     pub inbound: InboundConfig,
+    pub spam: SpamConfig,
+}
+
+/// Spam filtering by rspamd (its HTTP protocol): every message accepted on the MX
+/// listener is scanned when `rspamd_url` is set, and messages users move into or out
+/// of Junk are learned when `controller_url` is set.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpamConfig {
+    /// rspamd's normal worker, such as `http://127.0.0.1:11333`; unset means no
+    /// scanning.
+    pub rspamd_url: Option<String>,
+    /// How long a scan may take; a slower scanner lets the message through unscanned.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Messages larger than this are delivered unscanned (rspamd's own `max_message`
+    /// default is 50 MiB).
+    pub max_size: ByteSize,
+    /// rspamd's controller worker, such as `http://127.0.0.1:11334`; unset means no
+    /// learning from users' moves into and out of Junk.
+    pub controller_url: Option<String>,
+    /// The controller's password (its `password` or `enable_password`), sent in the
+    /// `Password` header of `/learnspam` and `/learnham`.
+    pub password: Option<Secret>,
+}
+
+impl Default for SpamConfig {
+    fn default() -> Self {
+        SpamConfig {
+            rspamd_url: None,
+            timeout: Duration::from_secs(10),
+            max_size: ByteSize(50 * 1024 * 1024),
+            controller_url: None,
+            password: None,
+        }
+    }
 }
 
 /// Let's Encrypt's production directory (RFC 8555 §7.1.1), the default ACME server.
@@ -613,6 +649,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             dns: DnsConfig::default(),
             inbound: InboundConfig::default(),
+            spam: SpamConfig::default(),
         }
     }
 }
@@ -766,6 +803,21 @@ impl Config {
         if self.dns.timeout.is_zero() {
             return Err(ConfigError::Check("`dns.timeout` must be positive".into()));
         }
+        for (key, url) in [
+            ("spam.rspamd_url", &self.spam.rspamd_url),
+            ("spam.controller_url", &self.spam.controller_url),
+        ] {
+            if let Some(url) = url
+                && !is_plain_http_url(url)
+            {
+                return Err(ConfigError::Check(format!(
+                    "`{key}` must be an http:// URL such as http://127.0.0.1:11333, not {url:?} (rspamd is reached over plain HTTP, on loopback or a private network)"
+                )));
+            }
+        }
+        if self.spam.timeout.is_zero() {
+            return Err(ConfigError::Check("`spam.timeout` must be positive".into()));
+        }
         if self.limits.max_recipients == 0 {
             return Err(ConfigError::Check(
                 "`limits.max_recipients` must be at least 1".into(),
@@ -868,6 +920,14 @@ impl Config {
         toml::to_string_pretty(self)
             .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
     }
+}
+
+/// `http://host[:port][/path]` with a host.
+fn is_plain_http_url(url: &str) -> bool {
+    url.strip_prefix("http://").is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.contains(char::is_whitespace)
+    })
 }
 
 #[cfg(test)]

@@ -400,3 +400,67 @@ fn dns_bad_nameserver_names_the_key() {
         Ok(())
     });
 }
+
+#[test]
+fn spam_section_defaults_file_environment_and_masking() {
+    Jail::expect_with(|jail| {
+        let c = Config::load(None).expect("defaults load");
+        assert_eq!(c.spam.rspamd_url, None, "no scanning unless configured");
+        assert_eq!(c.spam.controller_url, None);
+        assert_eq!(c.spam.timeout, Duration::from_secs(10));
+        assert_eq!(c.spam.max_size, ByteSize(50 << 20));
+        jail.create_file(
+            "m.toml",
+            r#"
+            [spam]
+            rspamd_url = "http://127.0.0.1:11333"
+            controller_url = "http://127.0.0.1:11334/"
+            password = "learn-secret"
+            timeout = "2s"
+            max_size = "5M"
+            "#,
+        )?;
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert_eq!(c.spam.rspamd_url.as_deref(), Some("http://127.0.0.1:11333"));
+        assert_eq!(
+            c.spam.controller_url.as_deref(),
+            Some("http://127.0.0.1:11334/")
+        );
+        assert_eq!(c.spam.password, Some(Secret("learn-secret".into())));
+        assert_eq!(c.spam.timeout, Duration::from_secs(2));
+        assert_eq!(c.spam.max_size, ByteSize(5 << 20));
+        let shown = c.to_toml();
+        assert!(shown.contains("[spam]"), "{shown}");
+        assert!(!shown.contains("learn-secret"), "the password is masked");
+        // The container wires the scanner through the environment.
+        jail.set_env("MAILROOM_SPAM__RSPAMD_URL", "http://rspamd:11333");
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert_eq!(c.spam.rspamd_url.as_deref(), Some("http://rspamd:11333"));
+        Ok(())
+    });
+}
+
+#[test]
+fn spam_urls_must_be_plain_http() {
+    Jail::expect_with(|jail| {
+        for bad in [
+            "https://127.0.0.1:11333",
+            "127.0.0.1:11333",
+            "http://",
+            "http:///checkv2",
+        ] {
+            jail.set_env("MAILROOM_SPAM__RSPAMD_URL", bad);
+            let err = Config::load(None).expect_err(bad).to_string();
+            assert!(err.contains("spam.rspamd_url"), "{bad}: {err}");
+        }
+        jail.set_env("MAILROOM_SPAM__RSPAMD_URL", "http://localhost:11333");
+        jail.set_env("MAILROOM_SPAM__CONTROLLER_URL", "ftp://x");
+        let err = Config::load(None).expect_err("ftp").to_string();
+        assert!(err.contains("spam.controller_url"), "{err}");
+        jail.set_env("MAILROOM_SPAM__CONTROLLER_URL", "http://localhost:11334");
+        jail.set_env("MAILROOM_SPAM__TIMEOUT", "0s");
+        let err = Config::load(None).expect_err("zero timeout").to_string();
+        assert!(err.contains("spam.timeout"), "{err}");
+        Ok(())
+    });
+}

@@ -18,6 +18,8 @@
 pub mod authenticate;
 pub mod dns;
 pub mod sign;
+pub mod learn;
+pub mod spam;
 
 use std::net::IpAddr;
 use std::ops::Range;
@@ -52,6 +54,9 @@ pub struct Envelope {
     pub recipients: Vec<String>,
     /// The account that authenticated on this session, if any.
     pub authenticated: Option<String>,
+    /// The session's id for this message, as its log lines name it (passed to the
+    /// spam engine so both logs can be matched).
+    pub queue_id: String,
 }
 
 /// An SMTP reply the session sends instead of delivering.
@@ -104,6 +109,8 @@ pub struct Inbound {
     config: Arc<Config>,
     /// SPF, DKIM, DMARC and ARC; `None` when `[inbound]` checks no listener.
     senders: Option<SenderAuthentication>,
+    /// rspamd, when `[spam] rspamd_url` is set.
+    spam: Option<Arc<spam::SpamFilter>>,
 }
 
 impl Inbound {
@@ -121,15 +128,22 @@ impl Inbound {
         } else {
             None
         };
-        Ok(Inbound { config, senders })
+        let spam = spam::SpamFilter::from_config(&config.spam).map(Arc::new);
+        Ok(Inbound {
+            config,
+            senders,
+            spam,
+        })
     }
 
     /// The pipeline without sender authentication, whatever `[inbound]` says: for
     /// when no resolver could be built.
     pub fn without_sender_checks(config: Arc<Config>) -> Self {
+        let spam = spam::SpamFilter::from_config(&config.spam).map(Arc::new);
         Inbound {
             config,
             senders: None,
+            spam,
         }
     }
 
@@ -158,6 +172,20 @@ impl Inbound {
             }
             prepend.extend_from_slice(&outcome.header);
             drop = outcome.forged;
+        }
+
+        // The spam engine, on mail from the internet; it sees the fields earlier
+        // stages prepended.
+        if let Some(spam) = self.spam.as_ref().filter(|_| envelope.via == Via::Mx) {
+            match spam.check(&prepend, raw, envelope).await {
+                spam::SpamOutcome::Refuse(refusal) => return Verdict::Refuse(refusal),
+                spam::SpamOutcome::Deliver { headers, junk } => {
+                    prepend.extend_from_slice(&headers);
+                    if junk {
+                        folder = Folder::Junk;
+                    }
+                }
+            }
         }
 
         Verdict::Deliver {

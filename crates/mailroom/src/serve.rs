@@ -137,6 +137,14 @@ pub async fn serve(config: Config) -> Result<()> {
             shutdown.clone(),
         ));
     }
+    if let Some(url) = &config.spam.rspamd_url {
+        tracing::info!(rspamd = %url, timeout = ?config.spam.timeout, "mail on the MX listener is scanned by rspamd");
+    }
+    if let Some(worker) =
+        mailroom_delivery::learn::LearningWorker::from_config(store.clone(), &config)
+    {
+        services.spawn(worker.run(shutdown.clone()));
+    }
 
     let mut readiness = Vec::new();
     if !http.is_empty() {

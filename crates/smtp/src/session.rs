@@ -1065,6 +1065,7 @@ impl Session<Stream> {
             mail_from: tx.reverse_path.clone(),
             recipients: tx.recipients.iter().map(|r| r.address.clone()).collect(),
             authenticated: self.auth.as_ref().map(|a| a.address.clone()),
+            queue_id: tx.queue_id.clone(),
         };
         let (raw, folder) = match self.shared.inbound.check(&raw, &envelope).await {
             Verdict::Deliver {

@@ -20,11 +20,14 @@ mod queue;
 mod quota;
 mod scram;
 mod sort;
+mod spam_training;
 mod types;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -40,6 +43,7 @@ pub use queue::{QueueAttempt, QueueEntry, QueueJob, QueuedRecipient, Submitted};
 pub use quota::QuotaUsage;
 pub use scram::{SCRAM_ITERATIONS, ScramCredentials, hmac_sha256};
 pub use sort::SortData;
+pub use spam_training::{MAX_PENDING as MAX_SPAM_TRAINING_PENDING, SpamClass, TrainingRequest};
 pub use types::*;
 
 use writer::Writer;
@@ -102,6 +106,9 @@ pub struct Store {
     /// The service whose logins this handle checks (see [`Store::for_logins`]); None
     /// takes account passwords only.
     logins: Option<LoginService>,
+    /// Set by the spam learning worker: COPY/MOVE into or out of Junk record
+    /// training requests (see `spam_training.rs`).
+    spam_training: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -131,6 +138,7 @@ impl Store {
             changes,
             path,
             logins: None,
+            spam_training: Arc::new(AtomicBool::new(false)),
         })
     }
 

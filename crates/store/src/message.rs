@@ -807,13 +807,14 @@ impl Store {
         target: MailboxId,
         rights: Rights,
     ) -> Result<CopyResult> {
+        let training = self.spam_training_enabled();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     let src = mailbox_by_id(conn, source).await?;
                     let dst = mailbox_by_id(conn, target).await?;
                     let copied = copy_within(conn, &src, &dst, &ranges, false, rights).await?;
-                    let events = if copied.pairs.is_empty() {
+                    let mut events = if copied.pairs.is_empty() {
                         vec![]
                     } else {
                         let modseq = mailbox_by_id(conn, target).await?.highest_modseq;
@@ -823,6 +824,16 @@ impl Store {
                             modseq,
                         }]
                     };
+                    let new_uids: Vec<u32> = copied.pairs.iter().map(|p| p.1).collect();
+                    crate::spam_training::record(
+                        training,
+                        conn,
+                        &src,
+                        &dst,
+                        &new_uids,
+                        &mut events,
+                    )
+                    .await?;
                     Ok((copied, events))
                 })
             })
@@ -849,6 +860,7 @@ impl Store {
         target: MailboxId,
         rights: Rights,
     ) -> Result<CopyResult> {
+        let training = self.spam_training_enabled();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -874,6 +886,16 @@ impl Store {
                             modseq: dst_modseq,
                         });
                     }
+                    let new_uids: Vec<u32> = copied.pairs.iter().map(|p| p.1).collect();
+                    crate::spam_training::record(
+                        training,
+                        conn,
+                        &src,
+                        &dst,
+                        &new_uids,
+                        &mut events,
+                    )
+                    .await?;
                     Ok((copied, events))
                 })
             })

@@ -303,6 +303,9 @@ pub enum Change {
     MailboxList { account_id: AccountId },
     /// Accounts, domains or aliases changed.
     Directory,
+    /// A COPY or MOVE into or out of Junk left a spam training request for this
+    /// account (the learning worker wakes up).
+    SpamTraining { account_id: AccountId },
 }
 
 /// Where the inbound pipeline files a delivered copy ([`crate::Store::deliver_into`]).

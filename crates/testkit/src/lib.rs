@@ -127,6 +127,17 @@ impl TestServer {
             )
             .serve(imap, shutdown.clone()),
         );
+        // Learning from moves into and out of Junk, when `[spam] controller_url` is
+        // set; retries come quickly, tests do not wait minutes for rspamd.
+        if let Some(worker) =
+            mailroom_delivery::learn::LearningWorker::from_config(store.clone(), &config)
+        {
+            services.spawn(
+                worker
+                    .with_retry_base(Duration::from_secs(1))
+                    .run(shutdown.clone()),
+            );
+        }
         let admin_token = format!("testkit-{}", std::process::id());
         // The test API is served whatever `[test_mode]` says: test suites are its users.
         let web =

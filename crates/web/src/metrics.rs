@@ -15,6 +15,9 @@
 //! | `mailroom_smtp_messages_accepted_total` | counter | `listener` = `smtp`, `submission`, `lmtp` | SMTP, per message answered 250 |
 //! | `mailroom_smtp_messages_refused_total` | counter | `listener`, `reason` = `unknown_recipient`, `relay_denied`, `too_large`, `over_quota`, `store_error`, `auth_required`, `sender_not_owned`, `bad_syntax`, `rate_limited` | SMTP, per refused RCPT or message |
 //! | `mailroom_delivery_duration_seconds` | histogram | `listener` | SMTP: end of DATA to commit (`Store::deliver`) |
+//! | `mailroom_spam_scans_total` | counter | `action` = rspamd's (`no action`, `add header`, `rewrite subject`, `greylist`, `soft reject`, `reject`) | delivery, per message rspamd scanned |
+//! | `mailroom_spam_unscanned_total` | counter | `reason` = `timeout`, `unavailable`, `http_error`, `invalid_answer`, `too_large` | delivery, per message delivered unscanned |
+//! | `mailroom_spam_learned_total` | counter | `class` = `spam`, `ham`; `result` = `learned`, `already_learned`, `too_short`, `gone`, `refused`, `retry`, `given_up` | the learning worker, per attempt |
 //! | `mailroom_http_requests_total` | counter | `route` (the matched pattern, or `unmatched`), `status` | this crate |
 //! | `mailroom_queue_messages` | gauge | none | at scrape time, from the store |
 //! | `mailroom_store_database_bytes` | gauge | none | at scrape time: the SQLite file (page count x page size) |

@@ -102,6 +102,22 @@ pub struct Args {
     /// The name server those checks ask (`[dns] nameservers`); default: the system's.
     #[arg(long)]
     pub dns: Option<SocketAddr>,
+    /// Also deliver with every message scanned by the rspamd at this URL (its normal
+    /// worker, such as http://127.0.0.1:11333), and report both in the same run.
+    #[arg(long, env = "MAILROOM_BENCH_RSPAMD")]
+    pub rspamd: Option<String>,
+}
+
+/// The same load with every message scanned by rspamd (`--rspamd`).
+#[derive(Debug, Clone, Serialize)]
+pub struct WithRspamd {
+    pub rspamd_url: String,
+    pub seconds: f64,
+    pub messages_per_second: f64,
+    pub message_latency: Latency,
+    pub peak_rss_kib: u64,
+    /// Messages per second with rspamd over those without.
+    pub ratio: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +150,7 @@ pub struct Report {
     pub peak_rss_kib: u64,
     pub database_bytes: u64,
     pub machine: Machine,
+    pub with_rspamd: Option<WithRspamd>,
 }
 
 impl Outcome for Report {
@@ -175,11 +192,47 @@ impl Outcome for Report {
             mib(self.database_bytes),
         ]);
         out.push_str(&memory.render());
+        if let Some(r) = &self.with_rspamd {
+            out.push_str(&format!(
+                "with every message scanned by rspamd at {} (same load, fresh store):\n",
+                r.rspamd_url
+            ));
+            let mut table = Table::new([
+                "messages", "seconds", "msg/s", "p50 ms", "p99 ms", "max ms", "vs plain",
+            ]);
+            table.row([
+                self.messages.to_string(),
+                fixed(r.seconds, 2),
+                fixed(r.messages_per_second, 0),
+                fixed(r.message_latency.p50_ms, 2),
+                fixed(r.message_latency.p99_ms, 2),
+                fixed(r.message_latency.max_ms, 2),
+                fixed(r.ratio, 2),
+            ]);
+            out.push_str(&table.render());
+        }
         out
     }
 }
 
+/// Delivers the load without scanning, then (with `--rspamd`) again with rspamd.
 pub async fn run(args: &Args) -> anyhow::Result<Report> {
+    let mut report = run_once(args, None).await?;
+    if let Some(url) = &args.rspamd {
+        let with = run_once(args, Some(url)).await?;
+        report.with_rspamd = Some(WithRspamd {
+            rspamd_url: url.clone(),
+            seconds: with.seconds,
+            messages_per_second: with.messages_per_second,
+            message_latency: with.message_latency,
+            peak_rss_kib: with.peak_rss_kib,
+            ratio: with.messages_per_second / report.messages_per_second,
+        });
+    }
+    Ok(report)
+}
+
+async fn run_once(args: &Args, rspamd: Option<&str>) -> anyhow::Result<Report> {
     if args.messages == 0 || args.clients == 0 || args.pool == 0 {
         bail!("--messages, --clients and --pool must be at least 1");
     }
@@ -249,6 +302,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     if let Some(dns) = args.dns {
         config.dns.nameservers = vec![dns];
     }
+    config.spam.rspamd_url = rspamd.map(str::to_string);
     config.limits.max_connections = config.limits.max_connections.max(args.clients + 16);
     config.limits.max_connections_per_ip =
         config.limits.max_connections_per_ip.max(args.clients + 16);
@@ -301,6 +355,21 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             args.messages
         );
     }
+    if rspamd.is_some() {
+        // Scanned, not let through unscanned: the numbers would mean nothing.
+        let first = store.message_index(inbox.id).await?;
+        let info = store
+            .fetch_info(inbox.id, &[first[0].uid..=first[0].uid])
+            .await?;
+        let raw = store.content_raw(info[0].content_id).await?;
+        let head = String::from_utf8_lossy(&raw[..raw.len().min(4096)]).to_string();
+        if !head.contains("X-Spam-Action:") {
+            bail!(
+                "rspamd did not scan the messages: {}",
+                head.lines().next().unwrap_or("")
+            );
+        }
+    }
     let database_bytes = std::fs::metadata(options.database_path())
         .map(|m| m.len())
         .unwrap_or(0);
@@ -329,6 +398,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         peak_rss_kib,
         database_bytes,
         machine,
+        with_rspamd: None,
     })
 }
 
