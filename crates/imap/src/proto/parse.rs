@@ -12,6 +12,7 @@
 use mailroom_message::{Section, SectionText};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
+use super::commands::{self, CommandSpec};
 use super::types::*;
 
 /// Why a command was refused; the session answers `tag BAD <message>`.
@@ -22,7 +23,7 @@ pub struct ParseError {
     pub message: String,
 }
 
-type PResult<T> = Result<T, String>;
+pub(crate) type PResult<T> = Result<T, String>;
 
 /// Parses one command.
 pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
@@ -31,19 +32,20 @@ pub fn parse_command(input: &[u8]) -> Result<Command, ParseError> {
         Ok(tag) => tag,
         Err(message) => return Err(ParseError { tag: None, message }),
     };
-    let body = (|| {
+    let parsed = (|| {
         p.sp()?;
-        let body = p.command_body()?;
+        let spec = p.command_name()?;
+        let body = (spec.parse)(&mut p)?;
         if !p.at_end() {
             return Err(format!(
                 "unexpected characters after the {} command",
-                body.name()
+                spec.name
             ));
         }
-        Ok(body)
+        Ok((spec, body))
     })();
-    match body {
-        Ok(body) => Ok(Command { tag, body }),
+    match parsed {
+        Ok((spec, body)) => Ok(Command { tag, spec, body }),
         Err(message) => Err(ParseError {
             tag: Some(tag),
             message,
@@ -58,13 +60,13 @@ pub fn tag_of(line: &[u8]) -> Option<String> {
     p.tag().ok()
 }
 
-/// The uppercased command name after the tag (and `UID `), for framing decisions.
-pub fn command_name_of(line: &[u8]) -> Option<String> {
+/// The table entry of the command a line starts, after its tag (for framing
+/// decisions and metric labels before the command is whole).
+pub fn command_of(line: &[u8]) -> Option<&'static CommandSpec> {
     let mut p = Parser { s: line, pos: 0 };
     p.tag().ok()?;
     p.sp().ok()?;
-    let name = p.atom().ok()?.to_ascii_uppercase();
-    Some(name)
+    p.command_name().ok()
 }
 
 /// Parses a date-time as APPEND takes it, without the quotes (`17-Jul-1996 02:44:25 -0700`).
@@ -89,7 +91,8 @@ fn is_list_char(b: u8) -> bool {
     is_atom_char(b) || b == b'%' || b == b'*' || b == b']'
 }
 
-struct Parser<'a> {
+/// A cursor over one command's bytes.
+pub struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
 }
@@ -458,287 +461,273 @@ impl<'a> Parser<'a> {
         Ok(PrimitiveDateTime::new(date, time).assume_offset(offset))
     }
 
-    // ---- commands ----
+    // ---- commands: the grammar entries of the command table ----
 
-    fn command_body(&mut self) -> PResult<CommandBody> {
-        let name = self.atom()?.to_ascii_uppercase();
-        let no_args = |p: &mut Self, body: CommandBody| -> PResult<CommandBody> {
-            if p.at_end() {
-                Ok(body)
-            } else {
-                Err(format!("{} takes no arguments", body.name()))
+    /// The command name after the tag, `UID` and the word after it together.
+    fn command_name(&mut self) -> PResult<&'static CommandSpec> {
+        let name = self.atom()?;
+        if name.eq_ignore_ascii_case("UID") {
+            self.sp()?;
+            let sub = self.atom()?;
+            return commands::find_words(&name, Some(&sub))
+                .ok_or_else(|| format!("unknown UID command {}", sub.to_ascii_uppercase()));
+        }
+        commands::find(&name)
+            .ok_or_else(|| format!("unknown command {}", name.to_ascii_uppercase()))
+    }
+
+    /// LOGIN (RFC 9051 §6.2.3): `userid SP password`.
+    pub(super) fn login(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let user = self.astring_utf8()?;
+        self.sp()?;
+        let password = self.astring_utf8()?;
+        Ok(CommandBody::Login { user, password })
+    }
+
+    /// AUTHENTICATE (RFC 9051 §6.2.2) with SASL-IR (RFC 4959).
+    pub(super) fn authenticate(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let mechanism = self.atom()?.to_ascii_uppercase();
+        let initial = if self.eat(b' ') {
+            let ir = self
+                .take_while(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+            if ir.is_empty() {
+                return Err("invalid initial response".into());
             }
+            Some(String::from_utf8_lossy(ir).into_owned())
+        } else {
+            None
         };
-        match name.as_str() {
-            "CAPABILITY" => no_args(self, CommandBody::Capability),
-            "NOOP" => no_args(self, CommandBody::Noop),
-            "LOGOUT" => no_args(self, CommandBody::Logout),
-            "STARTTLS" => no_args(self, CommandBody::StartTls),
-            "NAMESPACE" => no_args(self, CommandBody::Namespace),
-            "IDLE" => no_args(self, CommandBody::Idle),
-            "CLOSE" => no_args(self, CommandBody::Close),
-            "CHECK" => no_args(self, CommandBody::Check),
-            "UNSELECT" => no_args(self, CommandBody::Unselect),
-            "EXPUNGE" => no_args(self, CommandBody::Expunge { uids: None }),
-            "LOGIN" => {
-                self.sp()?;
-                let user = self.astring_utf8()?;
-                self.sp()?;
-                let password = self.astring_utf8()?;
-                Ok(CommandBody::Login { user, password })
-            }
-            "AUTHENTICATE" => {
-                self.sp()?;
-                let mechanism = self.atom()?.to_ascii_uppercase();
-                let initial = if self.eat(b' ') {
-                    let ir = self.take_while(|b| {
-                        b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='
-                    });
-                    if ir.is_empty() {
-                        return Err("invalid initial response".into());
-                    }
-                    Some(String::from_utf8_lossy(ir).into_owned())
-                } else {
-                    None
-                };
-                Ok(CommandBody::Authenticate { mechanism, initial })
-            }
-            "ENABLE" => {
-                let mut caps = Vec::new();
-                while self.eat(b' ') {
-                    caps.push(self.atom()?);
-                }
-                if caps.is_empty() {
-                    return Err("ENABLE needs at least one capability".into());
-                }
-                Ok(CommandBody::Enable(caps))
-            }
-            "ID" => {
-                self.sp()?;
-                let mut params = Vec::new();
-                if !self.eat_keyword("NIL") {
-                    self.expect(b'(')?;
-                    if !self.eat(b')') {
-                        loop {
-                            let key = Self::utf8(self.string()?)?;
-                            self.sp()?;
-                            let value = self.nstring()?;
-                            params.push((key, value));
-                            if self.eat(b')') {
-                                break;
-                            }
-                            self.sp()?;
-                        }
-                    }
-                }
-                Ok(CommandBody::Id(params))
-            }
-            "SELECT" | "EXAMINE" => {
-                self.sp()?;
-                let mailbox = self.mailbox()?;
-                let mut condstore = false;
-                let mut qresync = None;
-                if self.eat(b' ') {
-                    self.expect(b'(')?;
-                    loop {
-                        if self.eat_keyword("CONDSTORE") {
-                            condstore = true;
-                        } else if self.eat_keyword("QRESYNC ") {
-                            if qresync.is_some() {
-                                return Err("QRESYNC given twice".into());
-                            }
-                            qresync = Some(self.qresync()?);
-                        } else {
-                            return Err(
-                                "unknown SELECT parameter (CONDSTORE and QRESYNC are supported)"
-                                    .into(),
-                            );
-                        }
-                        if self.eat(b')') {
-                            break;
-                        }
-                        self.sp()?;
-                    }
-                }
-                Ok(CommandBody::Select {
-                    mailbox,
-                    condstore,
-                    qresync,
-                    read_only: name == "EXAMINE",
-                })
-            }
-            "CREATE" => {
-                self.sp()?;
-                let mailbox = self.mailbox()?;
-                let mut special_use = Vec::new();
-                if self.eat(b' ') {
-                    self.expect(b'(')?;
-                    if !self.eat_keyword("USE") {
-                        return Err("unknown CREATE parameter (only USE is supported)".into());
+        Ok(CommandBody::Authenticate { mechanism, initial })
+    }
+
+    /// ENABLE (RFC 5161 §3.1): `1*(SP capability)`.
+    pub(super) fn enable(&mut self) -> PResult<CommandBody> {
+        let mut caps = Vec::new();
+        while self.eat(b' ') {
+            caps.push(self.atom()?);
+        }
+        if caps.is_empty() {
+            return Err("ENABLE needs at least one capability".into());
+        }
+        Ok(CommandBody::Enable(caps))
+    }
+
+    /// ID (RFC 2971 §3.1): `NIL` or a list of string/nstring pairs.
+    pub(super) fn id(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let mut params = Vec::new();
+        if !self.eat_keyword("NIL") {
+            self.expect(b'(')?;
+            if !self.eat(b')') {
+                loop {
+                    let key = Self::utf8(self.string()?)?;
+                    self.sp()?;
+                    let value = self.nstring()?;
+                    params.push((key, value));
+                    if self.eat(b')') {
+                        break;
                     }
                     self.sp()?;
-                    special_use = self.flag_list()?;
-                    self.expect(b')')?;
-                }
-                Ok(CommandBody::Create {
-                    mailbox,
-                    special_use,
-                })
-            }
-            "DELETE" => {
-                self.sp()?;
-                Ok(CommandBody::Delete(self.mailbox()?))
-            }
-            "RENAME" => {
-                self.sp()?;
-                let from = self.mailbox()?;
-                self.sp()?;
-                let to = self.mailbox()?;
-                Ok(CommandBody::Rename { from, to })
-            }
-            "SUBSCRIBE" => {
-                self.sp()?;
-                Ok(CommandBody::Subscribe(self.mailbox()?))
-            }
-            "UNSUBSCRIBE" => {
-                self.sp()?;
-                Ok(CommandBody::Unsubscribe(self.mailbox()?))
-            }
-            "LIST" => self.list(),
-            "LSUB" => {
-                self.sp()?;
-                let reference = self.mailbox()?;
-                self.sp()?;
-                let pattern = self.list_mailbox()?;
-                Ok(CommandBody::Lsub { reference, pattern })
-            }
-            "STATUS" => {
-                self.sp()?;
-                let mailbox = self.mailbox()?;
-                self.sp()?;
-                let items = self.status_items()?;
-                Ok(CommandBody::Status { mailbox, items })
-            }
-            "APPEND" => self.append(),
-            "SETACL" => {
-                self.sp()?;
-                let mailbox = self.mailbox()?;
-                self.sp()?;
-                let identifier = self.astring_utf8()?;
-                self.sp()?;
-                let mod_rights = self.astring_utf8()?;
-                let (op, letters) = match mod_rights.as_bytes().first() {
-                    Some(b'+') => (RightsOp::Add, &mod_rights[1..]),
-                    Some(b'-') => (RightsOp::Remove, &mod_rights[1..]),
-                    _ => (RightsOp::Replace, mod_rights.as_str()),
-                };
-                // RFC 4314 §3.1: an unrecognised right is a BAD.
-                let rights = Rights::parse(letters)
-                    .map_err(|c| format!("{c:?} is not an access right (RFC 4314 §2.1)"))?;
-                Ok(CommandBody::SetAcl {
-                    mailbox,
-                    identifier,
-                    op,
-                    rights,
-                })
-            }
-            "DELETEACL" | "LISTRIGHTS" => {
-                self.sp()?;
-                let mailbox = self.mailbox()?;
-                self.sp()?;
-                let identifier = self.astring_utf8()?;
-                Ok(if name == "DELETEACL" {
-                    CommandBody::DeleteAcl {
-                        mailbox,
-                        identifier,
-                    }
-                } else {
-                    CommandBody::ListRights {
-                        mailbox,
-                        identifier,
-                    }
-                })
-            }
-            "GETACL" => {
-                self.sp()?;
-                Ok(CommandBody::GetAcl(self.mailbox()?))
-            }
-            "MYRIGHTS" => {
-                self.sp()?;
-                Ok(CommandBody::MyRights(self.mailbox()?))
-            }
-            "SEARCH" => self.search(false),
-            "SORT" => self.sort(false),
-            "THREAD" => self.thread(false),
-            "GETQUOTA" => {
-                self.sp()?;
-                Ok(CommandBody::GetQuota(self.astring_utf8()?))
-            }
-            "GETQUOTAROOT" => {
-                self.sp()?;
-                Ok(CommandBody::GetQuotaRoot(self.mailbox()?))
-            }
-            "SETQUOTA" => self.set_quota(),
-            "FETCH" => self.fetch(false),
-            "STORE" => self.store(false),
-            "COPY" | "MOVE" => {
-                self.sp()?;
-                let set = self.sequence_set()?;
-                self.sp()?;
-                let mailbox = self.mailbox()?;
-                Ok(if name == "COPY" {
-                    CommandBody::Copy {
-                        uid: false,
-                        set,
-                        mailbox,
-                    }
-                } else {
-                    CommandBody::Move {
-                        uid: false,
-                        set,
-                        mailbox,
-                    }
-                })
-            }
-            "UID" => {
-                self.sp()?;
-                let sub = self.atom()?.to_ascii_uppercase();
-                match sub.as_str() {
-                    "FETCH" => self.fetch(true),
-                    "STORE" => self.store(true),
-                    "SEARCH" => self.search(true),
-                    "SORT" => self.sort(true),
-                    "THREAD" => self.thread(true),
-                    "COPY" | "MOVE" => {
-                        self.sp()?;
-                        let set = self.sequence_set()?;
-                        self.sp()?;
-                        let mailbox = self.mailbox()?;
-                        Ok(if sub == "COPY" {
-                            CommandBody::Copy {
-                                uid: true,
-                                set,
-                                mailbox,
-                            }
-                        } else {
-                            CommandBody::Move {
-                                uid: true,
-                                set,
-                                mailbox,
-                            }
-                        })
-                    }
-                    "EXPUNGE" => {
-                        self.sp()?;
-                        Ok(CommandBody::Expunge {
-                            uids: Some(self.sequence_set()?),
-                        })
-                    }
-                    _ => Err(format!("unknown UID command {sub}")),
                 }
             }
-            _ => Err(format!("unknown command {name}")),
         }
+        Ok(CommandBody::Id(params))
+    }
+
+    /// SELECT and EXAMINE (RFC 9051 §6.3.2) with the CONDSTORE and QRESYNC
+    /// parameters (RFC 7162 §3.1.8, §3.2.5).
+    pub(super) fn select(&mut self, read_only: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        let mut condstore = false;
+        let mut qresync = None;
+        if self.eat(b' ') {
+            self.expect(b'(')?;
+            loop {
+                if self.eat_keyword("CONDSTORE") {
+                    condstore = true;
+                } else if self.eat_keyword("QRESYNC ") {
+                    if qresync.is_some() {
+                        return Err("QRESYNC given twice".into());
+                    }
+                    qresync = Some(self.qresync()?);
+                } else {
+                    return Err(
+                        "unknown SELECT parameter (CONDSTORE and QRESYNC are supported)".into(),
+                    );
+                }
+                if self.eat(b')') {
+                    break;
+                }
+                self.sp()?;
+            }
+        }
+        Ok(CommandBody::Select {
+            mailbox,
+            condstore,
+            qresync,
+            read_only,
+        })
+    }
+
+    /// CREATE (RFC 9051 §6.3.4) with the USE parameter (RFC 6154 §3).
+    pub(super) fn create(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        let mut special_use = Vec::new();
+        if self.eat(b' ') {
+            self.expect(b'(')?;
+            if !self.eat_keyword("USE") {
+                return Err("unknown CREATE parameter (only USE is supported)".into());
+            }
+            self.sp()?;
+            special_use = self.flag_list()?;
+            self.expect(b')')?;
+        }
+        Ok(CommandBody::Create {
+            mailbox,
+            special_use,
+        })
+    }
+
+    pub(super) fn delete(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        Ok(CommandBody::Delete(self.mailbox()?))
+    }
+
+    pub(super) fn rename(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let from = self.mailbox()?;
+        self.sp()?;
+        let to = self.mailbox()?;
+        Ok(CommandBody::Rename { from, to })
+    }
+
+    /// SUBSCRIBE and UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8).
+    pub(super) fn subscribe(&mut self, subscribe: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        Ok(if subscribe {
+            CommandBody::Subscribe(mailbox)
+        } else {
+            CommandBody::Unsubscribe(mailbox)
+        })
+    }
+
+    /// LSUB (RFC 3501 §6.3.9).
+    pub(super) fn lsub(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let reference = self.mailbox()?;
+        self.sp()?;
+        let pattern = self.list_mailbox()?;
+        Ok(CommandBody::Lsub { reference, pattern })
+    }
+
+    /// STATUS (RFC 9051 §6.3.11).
+    pub(super) fn status(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        self.sp()?;
+        let items = self.status_items()?;
+        Ok(CommandBody::Status { mailbox, items })
+    }
+
+    /// SETACL (RFC 4314 §3.1): `mailbox SP identifier SP mod-rights`.
+    pub(super) fn set_acl(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        self.sp()?;
+        let identifier = self.astring_utf8()?;
+        self.sp()?;
+        let mod_rights = self.astring_utf8()?;
+        let (op, letters) = match mod_rights.as_bytes().first() {
+            Some(b'+') => (RightsOp::Add, &mod_rights[1..]),
+            Some(b'-') => (RightsOp::Remove, &mod_rights[1..]),
+            _ => (RightsOp::Replace, mod_rights.as_str()),
+        };
+        // RFC 4314 §3.1: an unrecognised right is a BAD.
+        let rights = Rights::parse(letters)
+            .map_err(|c| format!("{c:?} is not an access right (RFC 4314 §2.1)"))?;
+        Ok(CommandBody::SetAcl {
+            mailbox,
+            identifier,
+            op,
+            rights,
+        })
+    }
+
+    /// `mailbox SP identifier`, of DELETEACL and LISTRIGHTS.
+    fn mailbox_identifier(&mut self) -> PResult<(WireName, String)> {
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        self.sp()?;
+        let identifier = self.astring_utf8()?;
+        Ok((mailbox, identifier))
+    }
+
+    /// DELETEACL (RFC 4314 §3.2).
+    pub(super) fn delete_acl(&mut self) -> PResult<CommandBody> {
+        let (mailbox, identifier) = self.mailbox_identifier()?;
+        Ok(CommandBody::DeleteAcl {
+            mailbox,
+            identifier,
+        })
+    }
+
+    /// LISTRIGHTS (RFC 4314 §3.4).
+    pub(super) fn list_rights(&mut self) -> PResult<CommandBody> {
+        let (mailbox, identifier) = self.mailbox_identifier()?;
+        Ok(CommandBody::ListRights {
+            mailbox,
+            identifier,
+        })
+    }
+
+    /// GETACL (RFC 4314 §3.3).
+    pub(super) fn get_acl(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        Ok(CommandBody::GetAcl(self.mailbox()?))
+    }
+
+    /// MYRIGHTS (RFC 4314 §3.5).
+    pub(super) fn my_rights(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        Ok(CommandBody::MyRights(self.mailbox()?))
+    }
+
+    /// GETQUOTA (RFC 9208 §4.1.1).
+    pub(super) fn get_quota(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        Ok(CommandBody::GetQuota(self.astring_utf8()?))
+    }
+
+    /// GETQUOTAROOT (RFC 9208 §4.1.2).
+    pub(super) fn get_quota_root(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        Ok(CommandBody::GetQuotaRoot(self.mailbox()?))
+    }
+
+    /// COPY and MOVE (RFC 9051 §6.4.7, §6.4.8), and their UID forms.
+    pub(super) fn copy(&mut self, uid: bool, move_: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let set = self.sequence_set()?;
+        self.sp()?;
+        let mailbox = self.mailbox()?;
+        Ok(if move_ {
+            CommandBody::Move { uid, set, mailbox }
+        } else {
+            CommandBody::Copy { uid, set, mailbox }
+        })
+    }
+
+    /// UID EXPUNGE (RFC 4315 §2.1).
+    pub(super) fn uid_expunge(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        Ok(CommandBody::Expunge {
+            uids: Some(self.sequence_set()?),
+        })
     }
 
     fn status_items(&mut self) -> PResult<Vec<StatusItem>> {
@@ -765,7 +754,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn list(&mut self) -> PResult<CommandBody> {
+    pub(super) fn list(&mut self) -> PResult<CommandBody> {
         self.sp()?;
         let mut selection = ListSelection::default();
         let mut extended = false;
@@ -844,7 +833,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn append(&mut self) -> PResult<CommandBody> {
+    pub(super) fn append(&mut self) -> PResult<CommandBody> {
         self.sp()?;
         let mailbox = self.mailbox()?;
         let mut messages = Vec::new();
@@ -874,7 +863,7 @@ impl<'a> Parser<'a> {
         Ok(CommandBody::Append { mailbox, messages })
     }
 
-    fn search(&mut self, uid: bool) -> PResult<CommandBody> {
+    pub(super) fn search(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let mut returns = None;
         if self.eat_keyword("RETURN ") {
@@ -921,7 +910,7 @@ impl<'a> Parser<'a> {
 
     /// SORT (RFC 5256 §5): `[RETURN (options) SP] (criteria) SP charset SP keys`;
     /// RETURN is ESORT's (RFC 5267 §3.2).
-    fn sort(&mut self, uid: bool) -> PResult<CommandBody> {
+    pub(super) fn sort(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let mut returns = None;
         if self.eat_keyword("RETURN ") {
@@ -981,7 +970,7 @@ impl<'a> Parser<'a> {
     }
 
     /// THREAD (RFC 5256 §5): `algorithm SP charset SP keys`.
-    fn thread(&mut self, uid: bool) -> PResult<CommandBody> {
+    pub(super) fn thread(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let name = self.atom()?.to_ascii_uppercase();
         let algorithm = match name.as_str() {
@@ -1000,7 +989,7 @@ impl<'a> Parser<'a> {
     }
 
     /// SETQUOTA (RFC 9208 §4.1.3): `root SP "(" [name SP number *(SP name SP number)] ")"`.
-    fn set_quota(&mut self) -> PResult<CommandBody> {
+    pub(super) fn set_quota(&mut self) -> PResult<CommandBody> {
         self.sp()?;
         let root = self.astring_utf8()?;
         self.sp()?;
@@ -1171,7 +1160,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn fetch(&mut self, uid: bool) -> PResult<CommandBody> {
+    pub(super) fn fetch(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let set = self.sequence_set()?;
         self.sp()?;
@@ -1454,7 +1443,7 @@ impl<'a> Parser<'a> {
         Ok(Some((start, len)))
     }
 
-    fn store(&mut self, uid: bool) -> PResult<CommandBody> {
+    pub(super) fn store(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let set = self.sequence_set()?;
         self.sp()?;

@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::connection::{Connection, FrameLimits, Incoming, Line};
-use crate::proto::parse::command_name_of;
-use crate::proto::types::{COMMAND_NAMES, Command, CommandBody};
+use crate::proto::commands::{CommandSpec, StateKind};
+use crate::proto::parse::command_of;
+use crate::proto::types::{Command, CommandBody};
 use crate::proto::{encode, parse_command, utf7};
 use crate::selected::Selected;
 
@@ -106,16 +107,10 @@ pub(crate) struct Security {
     pub greet: bool,
 }
 
-/// The `command` label of a command's metric: one of [`COMMAND_NAMES`], never the
-/// client's own text (bounded label values), `UNKNOWN` otherwise.
-fn command_label(name: Option<&str>) -> &'static str {
-    name.and_then(|n| {
-        COMMAND_NAMES
-            .iter()
-            .find(|c| c.eq_ignore_ascii_case(n))
-            .copied()
-    })
-    .unwrap_or("UNKNOWN")
+/// The `command` label of a command's metric: a name of the command table, never
+/// the client's own text (bounded label values), `UNKNOWN` otherwise.
+fn command_label(spec: Option<&'static CommandSpec>) -> &'static str {
+    spec.map_or("UNKNOWN", |s| s.name)
 }
 
 /// Counts a response line refused before parsing (framing limits).
@@ -275,7 +270,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     tracing::info!(error = %e.message, "bad command");
                     metrics::counter!(
                         "mailroom_imap_commands_total",
-                        "command" => command_label(command_name_of(&input).as_deref()),
+                        "command" => command_label(command_of(&input)),
                         "result" => if e.message.starts_with("BADCHARSET:") { "no" } else { "bad" }
                     )
                     .increment(1);
@@ -305,9 +300,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Executes one command and writes all its responses; false when the
     /// session must end.
     async fn execute(&mut self, command: Command) -> io::Result<bool> {
-        let Command { tag, body } = command;
-        let name = body.name();
-        let label = body.metric_name();
+        let Command { tag, spec, body } = command;
+        let name = spec.name;
+        let label = spec.name;
         tracing::debug!(tag = %tag, command = name, "command");
         if matches!(body, CommandBody::Logout) {
             metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => "ok")
@@ -319,19 +314,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.conn.flush().await?;
             return Ok(false);
         }
-        // Expunges may be reported at the end of any command except FETCH, STORE,
-        // SEARCH, COPY and MOVE by sequence number (RFC 9051 §7.5.1).
-        let allow_expunge = match &body {
-            CommandBody::Fetch { uid, .. }
-            | CommandBody::Store { uid, .. }
-            | CommandBody::Search { uid, .. }
-            | CommandBody::Copy { uid, .. }
-            | CommandBody::Move { uid, .. }
-            | CommandBody::Sort { uid, .. }
-            | CommandBody::Thread { uid, .. } => *uid,
-            _ => true,
-        };
-        let result = if !self.valid_in_state(&body) {
+        let result = if !spec.states.allow(self.state_kind()) {
             Ok(Tagged::Bad(format!("{name} is not valid in this state")))
         } else {
             // Learn of changes made elsewhere first (without renumbering), so the
@@ -355,7 +338,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         };
         if !matches!(tagged, Tagged::Bad(_))
-            && let Err(e) = self.sync_selected(allow_expunge).await
+            && let Err(e) = self.sync_selected(spec.expunge).await
         {
             self.flush_out().await?;
             self.conn.write(format!("* BYE {e}\r\n").as_bytes()).await?;
@@ -424,43 +407,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    fn valid_in_state(&self, body: &CommandBody) -> bool {
-        use CommandBody::*;
-        match body {
-            Capability | Noop | Logout | Id(_) => true,
-            Login { .. } | Authenticate { .. } | StartTls => self.state == State::NotAuthenticated,
-            Enable(_) => self.state == State::Authenticated,
-            Namespace
-            | Select { .. }
-            | Create { .. }
-            | Delete(_)
-            | Rename { .. }
-            | Subscribe(_)
-            | Unsubscribe(_)
-            | List { .. }
-            | Lsub { .. }
-            | Status { .. }
-            | Append { .. }
-            | SetAcl { .. }
-            | DeleteAcl { .. }
-            | GetAcl(_)
-            | ListRights { .. }
-            | MyRights(_)
-            | GetQuota(_)
-            | GetQuotaRoot(_)
-            | SetQuota { .. }
-            | Idle => self.state != State::NotAuthenticated,
-            Check
-            | Close
-            | Unselect
-            | Expunge { .. }
-            | Search { .. }
-            | Fetch { .. }
-            | Store { .. }
-            | Copy { .. }
-            | Move { .. }
-            | Sort { .. }
-            | Thread { .. } => self.state == State::Selected,
+    fn state_kind(&self) -> StateKind {
+        match self.state {
+            State::NotAuthenticated => StateKind::NotAuthenticated,
+            State::Authenticated => StateKind::Authenticated,
+            State::Selected => StateKind::Selected,
         }
     }
 
