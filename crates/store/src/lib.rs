@@ -30,7 +30,7 @@ use sqlx::{ConnectOptions, SqlitePool};
 use tokio::sync::broadcast;
 
 pub use acl::{ANYONE, AUTHENTICATED, RightsOp};
-pub use error::{Result, StoreError};
+pub use error::{Entity, Result, StoreError};
 pub use message::{FlagUpdate, UidRange, uid_ranges};
 pub use queue::{QueueAttempt, QueueEntry, QueueJob, QueuedRecipient, Submitted};
 pub use quota::QuotaUsage;

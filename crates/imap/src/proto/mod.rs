@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod encode;
 pub mod parse;
+pub mod response;
 pub mod types;
 pub mod utf7;
 
