@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Shared;
 use crate::connection::{Connection, FrameLimits, Incoming, Line};
 use crate::proto::commands::{CommandSpec, StateKind};
-use crate::proto::parse::command_of;
+use crate::proto::parse::{ParseErrorKind, SEARCH_CHARSETS, command_of};
 use crate::proto::types::{Command, CommandBody};
 use crate::proto::{encode, parse_command, utf7};
 use crate::selected::Selected;
@@ -277,23 +277,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let command = match parse_command(&input) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::info!(error = %e.message, "bad command");
+                    tracing::info!(error = %e.kind, "bad command");
+                    let answer = match e.kind {
+                        ParseErrorKind::BadCharset(_) => Tagged::no(
+                            Code::BadCharset(
+                                SEARCH_CHARSETS.iter().map(|c| c.to_string()).collect(),
+                            ),
+                            "Unsupported charset",
+                        ),
+                        ParseErrorKind::Syntax(text) => {
+                            Tagged::bad(format!("Error in IMAP command: {text}"))
+                        }
+                    };
                     metrics::counter!(
                         "mailroom_imap_commands_total",
                         "command" => command_label(command_of(&input)),
-                        "result" => if e.message.starts_with("BADCHARSET:") { "no" } else { "bad" }
+                        "result" => if answer.status == Status::No { "no" } else { "bad" }
                     )
                     .increment(1);
-                    let line = match (e.tag, e.message.strip_prefix("BADCHARSET:")) {
-                        (Some(tag), Some(_)) => format!(
-                            "{tag} NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n"
-                        ),
-                        (Some(tag), None) => {
-                            format!("{tag} BAD Error in IMAP command: {}\r\n", e.message)
-                        }
-                        (None, _) => format!("* BAD Error in IMAP command: {}\r\n", e.message),
-                    };
-                    self.conn.write(line.as_bytes()).await?;
+                    let line = answer.encode(e.tag.as_deref().unwrap_or("*"));
+                    self.conn.write(&line).await?;
                     self.conn.flush().await?;
                     continue;
                 }
