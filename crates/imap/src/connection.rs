@@ -12,7 +12,8 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
-use crate::proto::parse::{command_name_of, tag_of};
+use crate::proto::commands::Literals;
+use crate::proto::parse::{command_of, tag_of};
 
 /// Input buffer kept by an idle connection.
 const IDLE_BUFFER: usize = 4 * 1024;
@@ -214,15 +215,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             let Some(tag) = tag_of(&command) else {
                 return Ok(Some(Incoming::Refused("* BAD Invalid tag".into())));
             };
-            let name = command_name_of(&command).unwrap_or_default();
-            let append = name == "APPEND";
+            let spec = command_of(&command);
+            let append = spec.is_some_and(|s| s.literals == Literals::Messages);
             let limit = if append {
                 self.limits.max_message
             } else {
                 max_line
             };
             let total = command.len().saturating_add(n);
-            let refusal = if !KNOWN_COMMANDS.contains(&name.as_str()) {
+            let refusal = if let Some(s) = spec.filter(|s| s.literals == Literals::None) {
+                Some(format!("{tag} BAD {} takes no arguments", s.name))
+            } else if spec.is_none() {
                 Some(format!("{tag} BAD Unknown command"))
             } else if n > limit || total > self.limits.max_command(append) {
                 Some(if append {
@@ -299,36 +302,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         self.writer.shutdown().await
     }
 }
-
-/// The commands framing lets literals through for.
-const KNOWN_COMMANDS: &[&str] = &[
-    "LOGIN",
-    "AUTHENTICATE",
-    "ENABLE",
-    "ID",
-    "SELECT",
-    "EXAMINE",
-    "CREATE",
-    "DELETE",
-    "RENAME",
-    "SUBSCRIBE",
-    "UNSUBSCRIBE",
-    "LIST",
-    "LSUB",
-    "STATUS",
-    "APPEND",
-    "SEARCH",
-    "FETCH",
-    "STORE",
-    "COPY",
-    "MOVE",
-    "UID",
-    "SORT",
-    "THREAD",
-    "GETQUOTA",
-    "GETQUOTAROOT",
-    "SETQUOTA",
-];
 
 fn refusal(head: &[u8], text: &str) -> String {
     match tag_of(head) {

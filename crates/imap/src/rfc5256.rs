@@ -1222,7 +1222,10 @@ Zoë NIL "zoe" "x.org")) NIL NIL "<id@x>")"#
             assert_eq!(e.tag.as_deref(), Some("a"), "{bad}");
         }
         let e = parse_command(b"a SORT (DATE) KOI8-R ALL").unwrap_err();
-        assert!(e.message.starts_with("BADCHARSET:"), "{e:?}");
+        assert_eq!(
+            e.kind,
+            crate::proto::parse::ParseErrorKind::BadCharset("KOI8-R".into())
+        );
     }
 
     #[test]

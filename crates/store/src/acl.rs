@@ -7,7 +7,7 @@
 use sqlx::{Row, SqliteConnection};
 
 use crate::Store;
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::mailbox::{mailbox_by_id, mailbox_from_row};
 use crate::types::*;
 
@@ -60,7 +60,7 @@ async fn resolve_identifier(
             .await?;
     match row {
         Some((id, address)) => Ok((address, Some(id))),
-        None => Err(StoreError::not_found("account", identifier)),
+        None => Err(StoreError::not_found(Entity::Account, identifier)),
     }
 }
 
@@ -216,7 +216,7 @@ impl Store {
         .bind(mailbox_id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or_else(|| StoreError::not_found("mailbox", mailbox_id.to_string()))?;
+        .ok_or_else(|| StoreError::not_found(Entity::Mailbox, mailbox_id.to_string()))?;
         if row.get::<i64, _>("owner") == account_id {
             return Ok(Rights::ALL);
         }

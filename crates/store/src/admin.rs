@@ -9,7 +9,7 @@
 use sqlx::{Row, SqliteConnection};
 
 use crate::Store;
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::types::*;
 
 /// One message as an administrator sees it: where it is, its stored attributes and
@@ -217,7 +217,7 @@ impl Store {
                             .bind(mailbox_id)
                             .fetch_optional(&mut *conn)
                             .await?
-                            .ok_or_else(|| StoreError::not_found("mailbox", mailbox_id.to_string()))?;
+                            .ok_or_else(|| StoreError::not_found(Entity::Mailbox, mailbox_id.to_string()))?;
                     let exists: Option<i64> =
                         sqlx::query_scalar("SELECT uid FROM messages WHERE mailbox_id = ? AND uid = ?")
                             .bind(mailbox_id)
@@ -225,7 +225,7 @@ impl Store {
                             .fetch_optional(&mut *conn)
                             .await?;
                     if exists.is_none() {
-                        return Err(StoreError::not_found("message", format!("UID {uid}")));
+                        return Err(StoreError::not_found(Entity::Message, format!("UID {uid}")));
                     }
                     let modseq: i64 = sqlx::query_scalar(
                         "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq",

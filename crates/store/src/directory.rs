@@ -5,7 +5,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sqlx::{Row, SqliteConnection};
 
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::scram::ScramCredentials;
 use crate::types::*;
 use crate::{Store, now};
@@ -165,7 +165,7 @@ async fn domain_id(conn: &mut SqliteConnection, domain: &str) -> Result<i64> {
         .bind(domain)
         .fetch_optional(conn)
         .await?
-        .ok_or_else(|| StoreError::not_found("domain", domain))
+        .ok_or_else(|| StoreError::not_found(Entity::Domain, domain))
 }
 
 pub(crate) async fn account_id(conn: &mut SqliteConnection, address: &str) -> Result<AccountId> {
@@ -173,7 +173,7 @@ pub(crate) async fn account_id(conn: &mut SqliteConnection, address: &str) -> Re
         .bind(address)
         .fetch_optional(conn)
         .await?
-        .ok_or_else(|| StoreError::not_found("account", address))
+        .ok_or_else(|| StoreError::not_found(Entity::Account, address))
 }
 
 pub(crate) fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Account {
@@ -571,7 +571,7 @@ impl Store {
                         .execute(&mut *conn)
                         .await?;
                     if done.rows_affected() == 0 {
-                        return Err(StoreError::not_found("alias", alias));
+                        return Err(StoreError::not_found(Entity::Alias, alias));
                     }
                     Ok(((), vec![Change::Directory]))
                 })

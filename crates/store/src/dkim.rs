@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use sqlx::Row;
 
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::types::Change;
 use crate::{Store, now};
 
@@ -168,7 +168,7 @@ impl Store {
                             .bind(&domain)
                             .fetch_optional(&mut *conn)
                             .await?
-                            .ok_or_else(|| StoreError::not_found("domain", domain.clone()))?;
+                            .ok_or_else(|| StoreError::not_found(Entity::Domain, domain.clone()))?;
                     let exists: Option<i64> = sqlx::query_scalar(
                         "SELECT id FROM dkim_keys WHERE domain_id = ? AND selector = ? COLLATE NOCASE",
                     )

@@ -15,13 +15,19 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("{what} {name:?} does not exist")]
-    NotFound { what: &'static str, name: String },
+    NotFound { what: Entity, name: String },
     #[error("{what} {name:?} already exists")]
     AlreadyExists { what: &'static str, name: String },
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },
+    /// A permanent refusal: trying again will not help (IMAP `NO [CANNOT]`).
     #[error("{0}")]
     Cannot(String),
+    /// A transient fault, such as a transaction that could not be committed:
+    /// the same request may succeed later (IMAP `NO [UNAVAILABLE]`, SMTP
+    /// `451 4.3.0`; RFC 5530 §3 keeps `[CANNOT]` for permanent failures).
+    #[error("{0}; try again later")]
+    Unavailable(String),
     /// DELETE of a \\Noselect mailbox that still has inferiors (IMAP `NO [HASCHILDREN]`).
     #[error("{0} has inferior mailboxes and is already \\Noselect")]
     HasChildren(String),
@@ -33,8 +39,43 @@ pub enum StoreError {
     Closed,
 }
 
+/// What a [`StoreError::NotFound`] did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Account,
+    Alias,
+    /// An app password of an account (the portal's).
+    AppPassword,
+    Domain,
+    /// The INBOX of an account (which every account has).
+    Inbox,
+    Mailbox,
+    Message,
+    /// The stored octets of a message.
+    MessageContent,
+    QueuedMessage,
+    Subscription,
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Entity::Account => "account",
+            Entity::Alias => "alias",
+            Entity::AppPassword => "app password",
+            Entity::Domain => "domain",
+            Entity::Inbox => "INBOX of account",
+            Entity::Mailbox => "mailbox",
+            Entity::Message => "message",
+            Entity::MessageContent => "message content",
+            Entity::QueuedMessage => "queued message",
+            Entity::Subscription => "subscription",
+        })
+    }
+}
+
 impl StoreError {
-    pub(crate) fn not_found(what: &'static str, name: impl Into<String>) -> Self {
+    pub(crate) fn not_found(what: Entity, name: impl Into<String>) -> Self {
         StoreError::NotFound {
             what,
             name: name.into(),

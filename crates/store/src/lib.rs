@@ -36,7 +36,7 @@ use tokio::sync::broadcast;
 
 pub use acl::{ANYONE, AUTHENTICATED, RightsOp};
 pub use dkim::{DkimAlgorithm, DkimKey, NewDkimKey, validate_selector};
-pub use error::{Result, StoreError};
+pub use error::{Entity, Result, StoreError};
 pub use message::{FlagUpdate, UidRange, uid_ranges};
 pub use portal::{AppPassword, AppPasswordScope, LoginService, NewWebSession, WebSession};
 pub use queue::{QueueAttempt, QueueEntry, QueueJob, QueuedRecipient, Submitted};

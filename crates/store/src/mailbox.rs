@@ -3,7 +3,7 @@
 
 use sqlx::{Row, SqliteConnection};
 
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::types::*;
 use crate::{Store, now};
 
@@ -141,7 +141,7 @@ pub(crate) async fn mailbox_by_id(conn: &mut SqliteConnection, id: MailboxId) ->
     .await?;
     row.as_ref()
         .map(mailbox_from_row)
-        .ok_or_else(|| StoreError::not_found("mailbox", id.to_string()))
+        .ok_or_else(|| StoreError::not_found(Entity::Mailbox, id.to_string()))
 }
 
 async fn has_children(
@@ -272,7 +272,7 @@ impl Store {
                     }
                     let mailbox = mailbox_by_name(conn, account_id, &name)
                         .await?
-                        .ok_or_else(|| StoreError::not_found("mailbox", name.clone()))?;
+                        .ok_or_else(|| StoreError::not_found(Entity::Mailbox, name.clone()))?;
                     Ok((mailbox, vec![Change::MailboxList { account_id }]))
                 })
             })
@@ -292,7 +292,7 @@ impl Store {
                     }
                     let mb = mailbox_by_name(conn, account_id, &name)
                         .await?
-                        .ok_or_else(|| StoreError::not_found("mailbox", name.clone()))?;
+                        .ok_or_else(|| StoreError::not_found(Entity::Mailbox, name.clone()))?;
                     let mut events = vec![Change::MailboxList { account_id }];
                     if has_children(conn, account_id, &name).await? {
                         if mb.noselect {
@@ -350,7 +350,7 @@ impl Store {
                 Box::pin(async move {
                     let source = mailbox_by_name(conn, account_id, &from)
                         .await?
-                        .ok_or_else(|| StoreError::not_found("mailbox", from.clone()))?;
+                        .ok_or_else(|| StoreError::not_found(Entity::Mailbox, from.clone()))?;
                     if mailbox_by_name(conn, account_id, &to).await?.is_some() || to == "INBOX" {
                         return Err(StoreError::exists("mailbox", to));
                     }
@@ -392,7 +392,7 @@ impl Store {
                     }
                     let renamed = mailbox_by_name(conn, account_id, &to)
                         .await?
-                        .ok_or_else(|| StoreError::not_found("mailbox", to.clone()))?;
+                        .ok_or_else(|| StoreError::not_found(Entity::Mailbox, to.clone()))?;
                     Ok((renamed, events))
                 })
             })
@@ -458,7 +458,7 @@ impl Store {
                         .execute(&mut *conn)
                         .await?;
                         if done.rows_affected() == 0 {
-                            return Err(StoreError::not_found("subscription", name));
+                            return Err(StoreError::not_found(Entity::Subscription, name));
                         }
                     }
                     Ok(((), vec![Change::MailboxList { account_id }]))
@@ -492,7 +492,7 @@ impl Store {
         .bind(mailbox_id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or_else(|| StoreError::not_found("mailbox", mailbox_id.to_string()))?;
+        .ok_or_else(|| StoreError::not_found(Entity::Mailbox, mailbox_id.to_string()))?;
         Ok(MailboxStatus {
             messages: row.get::<i64, _>("messages") as u32,
             unseen: row.get::<i64, _>("unseen") as u32,
@@ -519,7 +519,7 @@ impl Store {
                             .fetch_optional(&mut *conn)
                             .await?
                             .ok_or_else(|| {
-                                StoreError::not_found("mailbox", mailbox_id.to_string())
+                                StoreError::not_found(Entity::Mailbox, mailbox_id.to_string())
                             })?;
                     let after = uidnext - 1;
                     if after > before {

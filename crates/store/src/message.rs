@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 use sha2::{Digest, Sha256};
 use sqlx::{Row, SqliteConnection};
 
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::mailbox::mailbox_by_id;
 use crate::types::*;
 use crate::{Store, now};
@@ -202,7 +202,7 @@ async fn folder_mailbox(
         .bind(account_id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| StoreError::not_found("INBOX of account", account_id.to_string()))
+        .ok_or_else(|| StoreError::not_found(Entity::Inbox, account_id.to_string()))
 }
 
 /// One copy per (account, folder) target, the bytes stored once.
@@ -255,7 +255,7 @@ async fn allocate(
     .bind(mailbox_id)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| StoreError::not_found("mailbox", mailbox_id.to_string()))?;
+    .ok_or_else(|| StoreError::not_found(Entity::Mailbox, mailbox_id.to_string()))?;
     let first: i64 = row.get("first");
     if first + count as i64 > u32::MAX as i64 {
         return Err(StoreError::Cannot("the mailbox has run out of UIDs".into()));
@@ -269,7 +269,7 @@ async fn bump_modseq(conn: &mut SqliteConnection, mailbox_id: MailboxId) -> Resu
         .bind(mailbox_id)
         .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| StoreError::not_found("mailbox", mailbox_id.to_string()))?;
+        .ok_or_else(|| StoreError::not_found(Entity::Mailbox, mailbox_id.to_string()))?;
     Ok(modseq as u64)
 }
 
@@ -691,7 +691,9 @@ impl Store {
                 .bind(content_id)
                 .fetch_optional(&self.read)
                 .await?
-                .ok_or_else(|| StoreError::not_found("message content", content_id.to_string()))?;
+                .ok_or_else(|| {
+                    StoreError::not_found(Entity::MessageContent, content_id.to_string())
+                })?;
         Ok(ContentViews {
             envelope,
             body_structure,
@@ -705,7 +707,7 @@ impl Store {
             .bind(content_id)
             .fetch_optional(&self.read)
             .await?
-            .ok_or_else(|| StoreError::not_found("message content", content_id.to_string()))
+            .ok_or_else(|| StoreError::not_found(Entity::MessageContent, content_id.to_string()))
     }
 
     /// STORE / UID STORE (RFC 9051 §6.4.6, RFC 7162 UNCHANGEDSINCE). Messages whose

@@ -15,7 +15,7 @@ use sqlx::Row;
 use crate::directory::{
     account_from_row, decoy_hash, hash_password, verify_password, verify_slots,
 };
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::types::{Account, AccountId, Change};
 use crate::{Store, now};
 
@@ -319,7 +319,7 @@ impl Store {
                             .execute(&mut *conn)
                             .await?;
                     if done.rows_affected() == 0 {
-                        return Err(StoreError::not_found("app password", id.to_string()));
+                        return Err(StoreError::not_found(Entity::AppPassword, id.to_string()));
                     }
                     Ok(((), Vec::new()))
                 })

@@ -16,7 +16,7 @@
 
 use sqlx::{Row, SqliteConnection};
 
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::types::*;
 use crate::{Store, now};
 
@@ -193,7 +193,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.read)
             .await?
-            .ok_or_else(|| StoreError::not_found("queued message", id.to_string()))
+            .ok_or_else(|| StoreError::not_found(Entity::QueuedMessage, id.to_string()))
     }
 
     /// Makes a queued message due now (the worker picks it up at its next poll).
@@ -209,7 +209,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                     if done.rows_affected() == 0 {
-                        return Err(StoreError::not_found("queued message", id.to_string()));
+                        return Err(StoreError::not_found(Entity::QueuedMessage, id.to_string()));
                     }
                     Ok(((), vec![]))
                 })
@@ -227,7 +227,7 @@ impl Store {
                         .execute(&mut *conn)
                         .await?;
                     if done.rows_affected() == 0 {
-                        return Err(StoreError::not_found("queued message", id.to_string()));
+                        return Err(StoreError::not_found(Entity::QueuedMessage, id.to_string()));
                     }
                     Ok(((), vec![]))
                 })

@@ -3,7 +3,7 @@
 //! trigger-maintained `used_bytes` counter that quota checks read too.
 
 use crate::Store;
-use crate::error::{Result, StoreError};
+use crate::error::{Entity, Result, StoreError};
 use crate::types::{AccountId, MailboxId};
 
 /// An account's storage: octets used and the limit, if it has one.
@@ -22,7 +22,7 @@ impl Store {
                 .fetch_optional(&self.read)
                 .await?;
         let (used, limit) =
-            row.ok_or_else(|| StoreError::not_found("account", account_id.to_string()))?;
+            row.ok_or_else(|| StoreError::not_found(Entity::Account, account_id.to_string()))?;
         Ok(QuotaUsage {
             used_bytes: u64::try_from(used).unwrap_or(0),
             limit_bytes: limit.map(|l| u64::try_from(l).unwrap_or(0)),

@@ -59,7 +59,7 @@ impl Writer {
                             let answer = if committed {
                                 Ok(value)
                             } else {
-                                Err(StoreError::Cannot(
+                                Err(StoreError::Unavailable(
                                     "the transaction could not be committed".into(),
                                 ))
                             };
@@ -76,7 +76,7 @@ impl Writer {
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| {
-            StoreError::Cannot(
+            StoreError::Unavailable(
                 "the write was abandoned: the database refused to start a transaction".into(),
             )
         })?

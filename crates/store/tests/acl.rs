@@ -189,7 +189,7 @@ async fn set_get_delete_and_my_rights() {
             )
             .await,
         Err(StoreError::NotFound {
-            what: "account",
+            what: mailroom_store::Entity::Account,
             ..
         })
     ));

@@ -235,7 +235,7 @@ impl TestServer {
     ) -> Result<(), Error> {
         let account = self.store.account(address).await?.ok_or_else(|| {
             Error::Store(mailroom_store::StoreError::NotFound {
-                what: "account",
+                what: mailroom_store::Entity::Account,
                 name: address.to_string(),
             })
         })?;

@@ -61,7 +61,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { .. } => StatusCode::BAD_REQUEST,
             StoreError::OverQuota => StatusCode::CONFLICT,
             StoreError::Cannot(_) | StoreError::HasChildren(_) => StatusCode::CONFLICT,
-            StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::Closed | StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::Database(_)
             | StoreError::Migrate(_)
             | StoreError::DataDir { .. }

@@ -1,8 +1,10 @@
 //! The IMAP grammar, apart from I/O and session logic: command types, the parser,
 //! response encoding and modified UTF-7 mailbox names.
 
+pub mod commands;
 pub mod encode;
 pub mod parse;
+pub mod response;
 pub mod types;
 pub mod utf7;
 

@@ -9,10 +9,12 @@
 //! rights check. Flags are shared by everybody who sees a mailbox (there is no
 //! private `\Seen`).
 
-use mailroom_store::{ANYONE, AUTHENTICATED, AccountId, Mailbox, Rights, RightsOp, StoreError};
+use mailroom_store::{
+    ANYONE, AUTHENTICATED, AccountId, Entity, Mailbox, Rights, RightsOp, StoreError,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{CmdResult, Error, Session, Tagged};
+use super::{CmdResult, Code, Error, Session, Tagged};
 use crate::proto::encode;
 
 /// The root of the shared namespace; its prefix is `Shared/`.
@@ -77,31 +79,35 @@ pub(super) enum Refused {
 }
 
 impl Refused {
-    /// The tagged answer; `missing` is the text for a mailbox that is not there
-    /// (`[NONEXISTENT] ...` or `[TRYCREATE] ...`).
-    pub fn answer(self, missing: &str) -> Tagged {
+    /// The tagged answer; `missing` is the one for a mailbox that is not there
+    /// (`[NONEXISTENT]` or `[TRYCREATE]`).
+    pub fn answer(self, missing: Tagged) -> Tagged {
         match self {
-            Refused::Missing => Tagged::No(missing.to_string()),
-            Refused::MissingShared => Tagged::No(NONEXISTENT.to_string()),
-            Refused::NoPerm(need) => Tagged::No(format!(
-                "[NOPERM] Permission denied (the right{} {} {} needed)",
-                if need.letters().len() > 1 { "s" } else { "" },
-                need.letters(),
-                if need.letters().len() > 1 {
-                    "are"
-                } else {
-                    "is"
-                }
-            )),
-            Refused::Namespace => {
-                Tagged::No("[CANNOT] That is a namespace, not a mailbox".to_string())
-            }
+            Refused::Missing => missing,
+            Refused::MissingShared => nonexistent(),
+            Refused::NoPerm(need) => Tagged::no(
+                Code::NoPerm,
+                format!(
+                    "Permission denied (the right{} {} {} needed)",
+                    if need.letters().len() > 1 { "s" } else { "" },
+                    need.letters(),
+                    if need.letters().len() > 1 {
+                        "are"
+                    } else {
+                        "is"
+                    }
+                ),
+            ),
+            Refused::Namespace => Tagged::no(Code::Cannot, "That is a namespace, not a mailbox"),
             Refused::Answer(t) => t,
         }
     }
 }
 
-pub(super) const NONEXISTENT: &str = "[NONEXISTENT] Mailbox does not exist";
+/// The answer for a mailbox that is not there, or not to be known of.
+pub(super) fn nonexistent() -> Tagged {
+    Tagged::no(Code::Nonexistent, "Mailbox does not exist")
+}
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Where a store-form name leads: `Shared/<owner>/<name>` is `<name>` of the
@@ -231,14 +237,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> CmdResult {
         let mb = match self.resolve(wire, Rights::ADMIN).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         match self
             .store
             .set_acl(mb.mailbox.id, identifier, op, rights)
             .await
         {
-            Ok(_) => Ok(Tagged::Ok("SETACL completed".into())),
+            Ok(_) => Ok(Tagged::ok("SETACL completed")),
             Err(e) => Ok(acl_error(&e, identifier)),
         }
     }
@@ -248,10 +254,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn delete_acl(&mut self, wire: &str, identifier: &str) -> CmdResult {
         let mb = match self.resolve(wire, Rights::ADMIN).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         match self.store.delete_acl(mb.mailbox.id, identifier).await {
-            Ok(_) => Ok(Tagged::Ok("DELETEACL completed".into())),
+            Ok(_) => Ok(Tagged::ok("DELETEACL completed")),
             Err(e) => Ok(acl_error(&e, identifier)),
         }
     }
@@ -260,7 +266,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn get_acl(&mut self, wire: &str) -> CmdResult {
         let mb = match self.resolve(wire, Rights::ADMIN).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         let owner = match &mb.location.owner {
             Some(owner) => owner.clone(),
@@ -278,7 +284,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         out.extend_from_slice(encode::acl_entries(pairs).as_bytes());
         out.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(&out);
-        Ok(Tagged::Ok("GETACL completed".into()))
+        Ok(Tagged::ok("GETACL completed"))
     }
 
     /// LISTRIGHTS (RFC 4314 §3.4): needs `a`. The owner always has every right; any
@@ -286,7 +292,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn list_rights(&mut self, wire: &str, identifier: &str) -> CmdResult {
         let mb = match self.resolve(wire, Rights::ADMIN).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         let is_owner = match self.store.account(identifier).await? {
             Some(account) => account.id == mb.mailbox.account_id,
@@ -296,9 +302,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 false
             }
             None => {
-                return Ok(Tagged::No(format!(
-                    "[NONEXISTENT] No account {identifier}; identifiers are account addresses, anyone and authenticated"
-                )));
+                return Err(Tagged::no(Code::Nonexistent, format!(
+                    "No account {identifier}; identifiers are account addresses, anyone and authenticated"
+                )).into());
             }
         };
         let mut out = b"* LISTRIGHTS ".to_vec();
@@ -317,17 +323,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         out.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(&out);
-        Ok(Tagged::Ok("LISTRIGHTS completed".into()))
+        Ok(Tagged::ok("LISTRIGHTS completed"))
     }
 
     /// MYRIGHTS (RFC 4314 §3.5): needs any right at all.
     pub(super) async fn my_rights(&mut self, wire: &str) -> CmdResult {
         let mb = match self.resolve(wire, Rights::NONE).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         if mb.rights.is_empty() {
-            return Ok(Tagged::No(NONEXISTENT.into()));
+            return Err(nonexistent().into());
         }
         let mut out = b"* MYRIGHTS ".to_vec();
         self.write_mailbox(&mut out, &mb.location.display());
@@ -335,7 +341,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         out.extend_from_slice(encode::rights(mb.rights).as_bytes());
         out.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(&out);
-        Ok(Tagged::Ok("MYRIGHTS completed".into()))
+        Ok(Tagged::ok("MYRIGHTS completed"))
     }
 }
 
@@ -343,12 +349,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 fn acl_error(e: &StoreError, identifier: &str) -> Tagged {
     match e {
         StoreError::NotFound {
-            what: "account", ..
-        } => Tagged::No(format!(
-            "[NONEXISTENT] No account {identifier}; identifiers are account addresses, anyone and authenticated"
-        )),
-        StoreError::Invalid { reason, .. } => Tagged::No(format!("[CANNOT] {reason}")),
-        StoreError::Cannot(msg) => Tagged::No(format!("[CANNOT] {msg}")),
-        other => Tagged::No(super::store_error_response(other)),
+            what: Entity::Account,
+            ..
+        } => Tagged::no(
+            Code::Nonexistent,
+            format!(
+                "No account {identifier}; identifiers are account addresses, anyone and authenticated"
+            ),
+        ),
+        StoreError::Invalid { reason, .. } => Tagged::no(Code::Cannot, reason.clone()),
+        StoreError::Cannot(msg) => Tagged::no(Code::Cannot, msg.clone()),
+        other => super::store_error_response(other),
     }
 }

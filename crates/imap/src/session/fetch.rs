@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use mailroom_store::{FlagOp, Flags, MessageInfo, uid_ranges};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{CmdResult, Error, Session, Tagged};
+use super::{CmdResult, Code, Error, Session, Tagged};
 use crate::proto::encode;
 use crate::proto::types::{FetchAttr, SequenceSet};
 
@@ -90,7 +90,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         let indexes = {
             let Some(sel) = self.selected.as_ref() else {
-                return Ok(Tagged::Bad("No mailbox selected".into()));
+                return Err(Tagged::bad("No mailbox selected").into());
             };
             match sel.resolve(set, uid) {
                 // CHANGEDSINCE: only messages changed after that MODSEQ (RFC 7162 §3.1.4.1).
@@ -98,7 +98,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     .into_iter()
                     .filter(|&i| changed_since.is_none_or(|m| sel.message(i).modseq > m))
                     .collect::<Vec<_>>(),
-                Err(e) => return Ok(Tagged::Bad(e)),
+                Err(e) => return Err(Tagged::bad(e).into()),
             }
         };
         if uid && !attrs.contains(&FetchAttr::Uid) {
@@ -139,7 +139,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .contains(mailroom_store::Rights::SEEN);
 
         let Some(sel) = self.selected.as_mut() else {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         };
         let mailbox_id = sel.mailbox.id;
         let uids: Vec<u32> = indexes
@@ -344,9 +344,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
             if unknown_cte {
-                return Ok(Tagged::No(
-                    "[UNKNOWN-CTE] Cannot decode the content transfer encoding of that part".into(),
-                ));
+                return Err(Tagged::no(
+                    Code::UnknownCte,
+                    "Cannot decode the content transfer encoding of that part",
+                )
+                .into());
             }
             if seen_now.contains(&meta.uid) && !attrs.contains(&FetchAttr::Flags) {
                 // The new flags go first (after UID), where Dovecot puts them.
@@ -373,10 +375,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         if expunge_issued {
-            return Ok(Tagged::No(
-                "[EXPUNGEISSUED] Some of the requested messages no longer exist".into(),
-            ));
+            return Err(Tagged::no(
+                Code::ExpungeIssued,
+                "Some of the requested messages no longer exist",
+            )
+            .into());
         }
-        Ok(Tagged::Ok("FETCH completed".into()))
+        Ok(Tagged::ok("FETCH completed"))
     }
 }

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 use mailroom_store::{DELIMITER, Flags, Mailbox, Rights, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::acl::{NONEXISTENT, SHARED_ROOT, display_name};
-use super::{CmdResult, Error, Session, State, Tagged};
+use super::acl::{SHARED_ROOT, display_name, nonexistent};
+use super::{CmdResult, Code, Error, Session, State, Tagged};
 use crate::proto::encode;
 use crate::proto::types::{AppendMessage, ListReturn, ListSelection, Qresync, StatusItem};
 use crate::selected::Selected;
@@ -66,7 +66,7 @@ fn matches(pattern: &str, name: &str) -> bool {
 /// Names with LIST wildcards could never be listed on their own (RFC 9051 §5.1).
 fn refuse_wildcards(name: &str) -> Option<Tagged> {
     name.contains(['*', '%'])
-        .then(|| Tagged::No("[CANNOT] Mailbox names cannot contain * or %".into()))
+        .then(|| Tagged::no(Code::Cannot, "Mailbox names cannot contain * or %"))
 }
 
 const SPECIAL_USES: [&str; 7] = [
@@ -137,11 +137,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.state = State::Authenticated;
         let resolved = match self.resolve(wire, Rights::READ).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         let mailbox = resolved.mailbox.clone();
         if mailbox.noselect {
-            return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
+            return Err(Tagged::no(Code::Cannot, "Mailbox is not selectable").into());
         }
         // Without any right to change messages the selection is read-only, and
         // says so (RFC 4314 §4, as Dovecot does).
@@ -219,54 +219,68 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.selected = Some(sel);
         self.state = State::Selected;
         let verb = if examine { "EXAMINE" } else { "SELECT" };
-        Ok(Tagged::Ok(if read_only {
-            format!("[READ-ONLY] {verb} completed")
+        let code = if read_only {
+            Code::ReadOnly
         } else {
-            format!("[READ-WRITE] {verb} completed")
-        }))
+            Code::ReadWrite
+        };
+        Ok(Tagged::ok_with(code, format!("{verb} completed")))
     }
 
     pub(super) async fn create(&mut self, wire: &str, special_use: &[String]) -> CmdResult {
         let name = match self.name_or_no(wire) {
             Ok(n) => n,
-            Err(t) => return Ok(t),
+            Err(t) => return Err(t.into()),
         };
         let mut use_attr = None;
         for attr in special_use {
             match SPECIAL_USES.iter().find(|s| s.eq_ignore_ascii_case(attr)) {
                 Some(s) if use_attr.is_none() => use_attr = Some(*s),
                 Some(_) => {
-                    return Ok(Tagged::No(
-                        "[USEATTR] Only one special-use attribute per mailbox".into(),
-                    ));
+                    return Err(Tagged::no(
+                        Code::UseAttr,
+                        "Only one special-use attribute per mailbox",
+                    )
+                    .into());
                 }
                 None => {
-                    return Ok(Tagged::No(format!(
-                        "[USEATTR] {attr} is not a special-use attribute"
-                    )));
+                    return Err(Tagged::no(
+                        Code::UseAttr,
+                        format!("{attr} is not a special-use attribute"),
+                    )
+                    .into());
                 }
             }
         }
         if name.eq_ignore_ascii_case("INBOX") {
-            return Ok(Tagged::No("[ALREADYEXISTS] Mailbox already exists".into()));
+            return Err(Tagged::no(Code::AlreadyExists, "Mailbox already exists").into());
         }
         if let Some(t) = refuse_wildcards(&name) {
-            return Ok(t);
+            return Err(t.into());
         }
         let location = match self.locate(&name).await? {
             Ok(l) => l,
-            Err(r) => return Ok(r.answer("[CANNOT] No such user in the shared namespace")),
+            Err(r) => {
+                return Err(r
+                    .answer(Tagged::no(
+                        Code::Cannot,
+                        "No such user in the shared namespace",
+                    ))
+                    .into());
+            }
         };
         if location.owner.is_some() {
             // Inside another account: the `k` right on the superior (RFC 4314 §4).
             let Some(parent) = location.parent() else {
-                return Ok(Tagged::No(
-                    "[NOPERM] Mailboxes of another account are created inside a shared one".into(),
-                ));
+                return Err(Tagged::no(
+                    Code::NoPerm,
+                    "Mailboxes of another account are created inside a shared one",
+                )
+                .into());
             };
             let parent = display_name(location.owner.as_deref(), parent);
             if let Err(r) = self.resolve_name(&parent, Rights::CREATE).await? {
-                return Ok(r.answer(NONEXISTENT));
+                return Err(r.answer(nonexistent()).into());
             }
         }
         match self
@@ -274,9 +288,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .create_mailbox(location.account_id, &location.name, use_attr)
             .await
         {
-            Ok(_) => Ok(Tagged::Ok("CREATE completed".into())),
+            Ok(_) => Ok(Tagged::ok("CREATE completed")),
             Err(StoreError::AlreadyExists { .. }) => {
-                Ok(Tagged::No("[ALREADYEXISTS] Mailbox already exists".into()))
+                Err(Tagged::no(Code::AlreadyExists, "Mailbox already exists").into())
             }
             Err(e) => Err(e.into()),
         }
@@ -285,55 +299,66 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn delete(&mut self, wire: &str) -> CmdResult {
         let name = match self.name_or_no(wire) {
             Ok(n) => n,
-            Err(t) => return Ok(t),
+            Err(t) => return Err(t.into()),
         };
         if name.eq_ignore_ascii_case("INBOX") {
-            return Ok(Tagged::No("[CANNOT] INBOX cannot be deleted".into()));
+            return Err(Tagged::no(Code::Cannot, "INBOX cannot be deleted").into());
         }
         // The `x` right (RFC 4314 §4); always the owner's.
         let mb = match self.resolve_name(&name, Rights::DELETE_MAILBOX).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         // RFC 9051 §6.3.5: a \Noselect mailbox with inferiors cannot be deleted; the
         // store says so with HasChildren, answered NO [HASCHILDREN] (§7.1).
         self.store
             .delete_mailbox(mb.location.account_id, &mb.location.name)
             .await?;
-        Ok(Tagged::Ok("DELETE completed".into()))
+        Ok(Tagged::ok("DELETE completed"))
     }
 
     pub(super) async fn rename(&mut self, from: &str, to: &str) -> CmdResult {
         let (from, to) = match (self.name_or_no(from), self.name_or_no(to)) {
             (Ok(f), Ok(t)) => (f, t),
-            (Err(t), _) | (_, Err(t)) => return Ok(t),
+            (Err(t), _) | (_, Err(t)) => return Err(t.into()),
         };
         if let Some(t) = refuse_wildcards(&to) {
-            return Ok(t);
+            return Err(t.into());
         }
         // `x` on the mailbox renamed, `k` on the new superior (RFC 4314 §4).
         let source = match self.resolve_name(&from, Rights::DELETE_MAILBOX).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         let target = match self.locate(&to).await? {
             Ok(l) => l,
-            Err(r) => return Ok(r.answer("[CANNOT] No such user in the shared namespace")),
+            Err(r) => {
+                return Err(r
+                    .answer(Tagged::no(
+                        Code::Cannot,
+                        "No such user in the shared namespace",
+                    ))
+                    .into());
+            }
         };
         if target.account_id != source.location.account_id {
-            return Ok(Tagged::No(
-                "[CANNOT] A mailbox cannot be renamed into another account".into(),
-            ));
+            return Err(Tagged::no(
+                Code::Cannot,
+                "A mailbox cannot be renamed into another account",
+            )
+            .into());
         }
         if target.owner.is_some() {
             let Some(parent) = target.parent() else {
-                return Ok(Tagged::No(
-                    "[NOPERM] Mailboxes of another account are renamed inside a shared one".into(),
-                ));
+                return Err(Tagged::no(
+                    Code::NoPerm,
+                    "Mailboxes of another account are renamed inside a shared one",
+                )
+                .into());
             };
             let parent = display_name(target.owner.as_deref(), parent);
             if let Err(r) = self.resolve_name(&parent, Rights::CREATE).await? {
-                return Ok(r.answer(NONEXISTENT));
+                return Err(r.answer(nonexistent()).into());
             }
         }
         match self
@@ -341,10 +366,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .rename_mailbox(target.account_id, &source.location.name, &target.name)
             .await
         {
-            Ok(_) => Ok(Tagged::Ok("RENAME completed".into())),
-            Err(StoreError::AlreadyExists { .. }) => Ok(Tagged::No(
-                "[ALREADYEXISTS] Target mailbox already exists".into(),
-            )),
+            Ok(_) => Ok(Tagged::ok("RENAME completed")),
+            Err(StoreError::AlreadyExists { .. }) => {
+                Err(Tagged::no(Code::AlreadyExists, "Target mailbox already exists").into())
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -352,13 +377,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn subscribe(&mut self, wire: &str, on: bool) -> CmdResult {
         let name = match self.name_or_no(wire) {
             Ok(n) => n,
-            Err(t) => return Ok(t),
+            Err(t) => return Err(t.into()),
         };
         if on {
             self.store
                 .subscribe_mailbox(self.account_id(), &name)
                 .await?;
-            Ok(Tagged::Ok("SUBSCRIBE completed".into()))
+            Ok(Tagged::ok("SUBSCRIBE completed"))
         } else {
             match self
                 .store
@@ -367,7 +392,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             {
                 // Dovecot answers OK for a name that was not subscribed.
                 Ok(()) | Err(StoreError::NotFound { .. }) => {
-                    Ok(Tagged::Ok("UNSUBSCRIBE completed".into()))
+                    Ok(Tagged::ok("UNSUBSCRIBE completed"))
                 }
                 Err(e) => Err(e.into()),
             }
@@ -449,7 +474,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             // RFC 9051 §6.3.9: the hierarchy delimiter and root.
             self.out
                 .extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
-            return Ok(Tagged::Ok("LIST completed".into()));
+            return Ok(Tagged::ok("LIST completed"));
         }
         let account = self.account_id();
         let (all, unreadable) = self.visible_mailboxes().await?;
@@ -556,7 +581,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         self.out.extend_from_slice(&out);
-        Ok(Tagged::Ok("LIST completed".into()))
+        Ok(Tagged::ok("LIST completed"))
     }
 
     pub(super) async fn lsub(&mut self, reference: &str, pattern: &str) -> CmdResult {
@@ -594,7 +619,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             out.extend_from_slice(b"\r\n");
         }
         self.out.extend_from_slice(&out);
-        Ok(Tagged::Ok("LSUB completed".into()))
+        Ok(Tagged::ok("LSUB completed"))
     }
 
     async fn status_line(
@@ -636,27 +661,31 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         let resolved = match self.resolve(wire, Rights::READ).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         let mb = &resolved.mailbox;
         if mb.noselect {
-            return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
+            return Err(Tagged::no(Code::Cannot, "Mailbox is not selectable").into());
         }
         let line = self
             .status_line(mb.id, &resolved.location.display(), items)
             .await?;
         self.out.extend_from_slice(&line);
-        Ok(Tagged::Ok("STATUS completed".into()))
+        Ok(Tagged::ok("STATUS completed"))
     }
 
     pub(super) async fn append(&mut self, wire: &str, messages: Vec<AppendMessage>) -> CmdResult {
         let resolved = match self.resolve(wire, Rights::INSERT).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer("[TRYCREATE] Mailbox does not exist")),
+            Err(r) => {
+                return Err(r
+                    .answer(Tagged::no(Code::TryCreate, "Mailbox does not exist"))
+                    .into());
+            }
         };
         let mb = &resolved.mailbox;
         if mb.noselect {
-            return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
+            return Err(Tagged::no(Code::Cannot, "Mailbox is not selectable").into());
         }
         let max = self.config.limits.max_message_size.0;
         let mut prepared = Vec::with_capacity(messages.len());
@@ -664,24 +693,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let flags = match Flags::from_names(&m.flags) {
                 // Flags the session may not set are dropped (RFC 4314 §4).
                 Ok(f) => f.within_rights(&Flags::default(), resolved.rights),
-                Err(e) => return Ok(Tagged::Bad(format!("Invalid flag: {e}"))),
+                Err(e) => return Err(Tagged::bad(format!("Invalid flag: {e}")).into()),
             };
             if m.data.is_empty() {
-                return Ok(Tagged::No("[CANNOT] Cannot append an empty message".into()));
+                return Err(Tagged::no(Code::Cannot, "Cannot append an empty message").into());
             }
             if m.data.len() as u64 > max {
-                return Ok(Tagged::No(format!(
-                    "[TOOBIG] Message too large (the limit is {max} octets)"
-                )));
+                return Err(Tagged::no(
+                    Code::TooBig,
+                    format!("Message too large (the limit is {max} octets)"),
+                )
+                .into());
             }
             prepared.push((m.data, flags, m.date));
         }
         // MULTIAPPEND is all or nothing (RFC 3502 §6.3.11): one transaction.
         let (validity, uids) = self.store.append_many(mb.id, prepared).await?;
-        Ok(Tagged::Ok(format!(
-            "[APPENDUID {validity} {}] APPEND completed",
-            encode::sequence_set(&uids)
-        )))
+        Ok(Tagged::ok_with(
+            Code::AppendUid { validity, uids },
+            "APPEND completed",
+        ))
     }
 }
 

@@ -5,7 +5,8 @@ use mailroom_store::{FlagOp, Flags, Rights, StoreError, uid_ranges};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::acl::Refused;
-use super::{CmdResult, Session, State, Tagged};
+use super::acl::nonexistent;
+use super::{CmdResult, Code, Session, State, Tagged};
 use crate::proto::encode;
 use crate::proto::types::SequenceSet;
 
@@ -34,9 +35,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// The UIDs a sequence set names in the selected mailbox, or the BAD for it.
     pub(super) fn resolve_uids(&self, set: &SequenceSet, uid: bool) -> Result<Vec<u32>, Tagged> {
         let Some(sel) = self.selected.as_ref() else {
-            return Err(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected"));
         };
-        let indexes = sel.resolve(set, uid).map_err(Tagged::Bad)?;
+        let indexes = sel.resolve(set, uid).map_err(Tagged::bad)?;
         Ok(indexes.into_iter().map(|i| sel.message(i).uid).collect())
     }
 
@@ -54,26 +55,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         let flags = match Flags::from_names(names) {
             Ok(f) => f,
-            Err(e) => return Ok(Tagged::Bad(format!("Invalid flag: {e}"))),
+            Err(e) => return Err(Tagged::bad(format!("Invalid flag: {e}")).into()),
         };
         let uids = match self.resolve_uids(set, uid) {
             Ok(u) => u,
-            Err(t) => return Ok(t),
+            Err(t) => return Err(t.into()),
         };
         // RFC 4314 §4: a STORE fails only when the session may change none of the
         // flags it names; flags it may not change are left as they are.
         let rights = self.selected_rights().await?;
         let need = rights_for_store(op, &flags);
         if !need.is_empty() && !rights.intersects(need) {
-            return Ok(Refused::NoPerm(need).answer(""));
+            return Err(Refused::NoPerm(need).answer(nonexistent()).into());
         }
         let Some(sel) = self.selected.as_mut() else {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         };
         if sel.read_only {
             // Dovecot's answer: nothing changes, and that is no error (RFC 9051 §6.3.3
             // forbids the change, not the command).
-            return Ok(Tagged::Ok("Store ignored with read-only mailbox".into()));
+            return Ok(Tagged::ok("Store ignored with read-only mailbox"));
         }
         let live: Vec<u32> = uids
             .iter()
@@ -144,17 +145,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 seqs.sort_unstable();
                 seqs
             };
-            return Ok(Tagged::Ok(format!(
-                "[MODIFIED {}] Conditional STORE failed",
-                encode::sequence_set(&numbers)
-            )));
-        }
-        if expunged && !uid {
-            return Ok(Tagged::No(
-                "[EXPUNGEISSUED] Some of the requested messages no longer exist".into(),
+            return Ok(Tagged::ok_with(
+                Code::Modified(numbers),
+                "Conditional STORE failed",
             ));
         }
-        Ok(Tagged::Ok("STORE completed".into()))
+        if expunged && !uid {
+            return Err(Tagged::no(
+                Code::ExpungeIssued,
+                "Some of the requested messages no longer exist",
+            )
+            .into());
+        }
+        Ok(Tagged::ok("STORE completed"))
     }
 
     pub(super) async fn copy(
@@ -166,32 +169,36 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> CmdResult {
         let name = match self.mailbox_name(wire) {
             Ok(n) => n,
-            Err(t) => return Ok(t),
+            Err(t) => return Err(t.into()),
         };
         let uids = match self.resolve_uids(set, uid) {
             Ok(u) => u,
-            Err(t) => return Ok(t),
+            Err(t) => return Err(t.into()),
         };
         // The `i` right on the target (RFC 4314 §4); MOVE also takes the messages
         // out of the source, which needs `t` and `e` there.
         let (target, target_rights) = match self.resolve_name(&name, Rights::INSERT).await? {
             Ok(r) => (r.mailbox, r.rights),
-            Err(r) => return Ok(r.answer("[TRYCREATE] Mailbox does not exist")),
+            Err(r) => {
+                return Err(r
+                    .answer(Tagged::no(Code::TryCreate, "Mailbox does not exist"))
+                    .into());
+            }
         };
         if is_move {
             let need = Rights::DELETE_MESSAGES.union(Rights::EXPUNGE);
             if !self.selected_rights().await?.contains(need) {
-                return Ok(Refused::NoPerm(need).answer(""));
+                return Err(Refused::NoPerm(need).answer(nonexistent()).into());
             }
         }
         if target.noselect {
-            return Ok(Tagged::No("[CANNOT] Mailbox is not selectable".into()));
+            return Err(Tagged::no(Code::Cannot, "Mailbox is not selectable").into());
         }
         let Some(sel) = self.selected.as_mut() else {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         };
         if is_move && sel.read_only {
-            return Ok(Tagged::No("[READ-ONLY] Mailbox is read-only".into()));
+            return Err(Tagged::no(Code::ReadOnly, "Mailbox is read-only").into());
         }
         let verb = if is_move { "MOVE" } else { "COPY" };
         let live: Vec<u32> = uids
@@ -201,17 +208,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .collect();
         if live.is_empty() {
             if uids.is_empty() {
-                return Ok(Tagged::Ok(format!("{verb} completed, no messages")));
+                return Ok(Tagged::ok(format!("{verb} completed, no messages")));
             }
-            return Ok(Tagged::No(
-                "[EXPUNGEISSUED] The messages no longer exist".into(),
-            ));
+            return Err(Tagged::no(Code::ExpungeIssued, "The messages no longer exist").into());
         }
         let result = if is_move {
             if target.id == sel.mailbox.id {
-                return Ok(Tagged::No(
-                    "[CANNOT] Source and destination are the same mailbox".into(),
-                ));
+                return Err(Tagged::no(
+                    Code::Cannot,
+                    "Source and destination are the same mailbox",
+                )
+                .into());
             }
             self.store
                 .move_messages_with_rights(
@@ -235,32 +242,30 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let result = match result {
             Ok(r) => r,
             Err(StoreError::OverQuota) => {
-                return Ok(Tagged::No("[OVERQUOTA] Quota exceeded".into()));
+                return Err(Tagged::no(Code::OverQuota, "Quota exceeded").into());
             }
             Err(e) => return Err(e.into()),
         };
         let src: Vec<u32> = result.pairs.iter().map(|p| p.0).collect();
         let dst: Vec<u32> = result.pairs.iter().map(|p| p.1).collect();
-        let code = if src.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "[COPYUID {} {} {}] ",
-                result.uid_validity,
-                encode::sequence_set(&src),
-                encode::sequence_set(&dst)
-            )
-        };
+        let code = (!src.is_empty()).then(|| Code::CopyUid {
+            validity: result.uid_validity,
+            source: src.clone(),
+            destination: dst,
+        });
         if is_move {
             // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
-            if !code.is_empty() {
+            if let Some(code) = code {
                 self.out
-                    .extend_from_slice(format!("* OK {code}Moved\r\n").as_bytes());
+                    .extend_from_slice(&Tagged::ok_with(code, "Moved").encode("*"));
             }
             sel.expunged_by_us(&src, &mut self.out);
-            Ok(Tagged::Ok("MOVE completed".into()))
+            Ok(Tagged::ok("MOVE completed"))
         } else {
-            Ok(Tagged::Ok(format!("{code}COPY completed")))
+            Ok(match code {
+                Some(code) => Tagged::ok_with(code, "COPY completed"),
+                None => Tagged::ok("COPY completed"),
+            })
         }
     }
 
@@ -269,26 +274,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             None => None,
             Some(set) => match self.resolve_uids(set, true) {
                 Ok(u) => Some(uid_ranges(&u)),
-                Err(t) => return Ok(t),
+                Err(t) => return Err(t.into()),
             },
         };
         // The `e` right (RFC 4314 §4).
         if !self.selected_rights().await?.contains(Rights::EXPUNGE) {
-            return Ok(Refused::NoPerm(Rights::EXPUNGE).answer(""));
+            return Err(Refused::NoPerm(Rights::EXPUNGE)
+                .answer(nonexistent())
+                .into());
         }
         let Some(sel) = self.selected.as_mut() else {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         };
         if sel.read_only {
             // As Dovecot: nothing is expunged from a read-only mailbox, and that is no error.
-            return Ok(Tagged::Ok("EXPUNGE completed".into()));
+            return Ok(Tagged::ok("EXPUNGE completed"));
         }
         if ranges.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(Tagged::Ok("EXPUNGE completed".into()));
+            return Ok(Tagged::ok("EXPUNGE completed"));
         }
         let expunged = self.store.expunge(sel.mailbox.id, ranges).await?;
         sel.expunged_by_us(&expunged, &mut self.out);
-        Ok(Tagged::Ok("EXPUNGE completed".into()))
+        Ok(Tagged::ok("EXPUNGE completed"))
     }
 
     /// CLOSE (`expunge` = true) and UNSELECT.
@@ -296,17 +303,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // CLOSE expunges only with the `e` right, silently skipping it without.
         let may_expunge = expunge && self.selected_rights().await?.contains(Rights::EXPUNGE);
         let Some(sel) = self.selected.take() else {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         };
         self.state = State::Authenticated;
         if may_expunge && !sel.read_only {
             // CLOSE expunges silently (RFC 9051 §6.4.1).
             self.store.expunge(sel.mailbox.id, None).await?;
         }
-        Ok(Tagged::Ok(if expunge {
-            "CLOSE completed".into()
+        Ok(Tagged::ok(if expunge {
+            "CLOSE completed"
         } else {
-            "UNSELECT completed".into()
+            "UNSELECT completed"
         }))
     }
 }

@@ -20,15 +20,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use mailroom_auth::sasl::SaslFailure;
 use mailroom_auth::{LoginThrottle, Mechanism, SaslOutcome, SaslSession, ThrottleVerdict};
 use mailroom_config::Config;
-use mailroom_store::{Account, Change, Store, StoreError};
+use mailroom_store::{Account, Change, Entity, Store, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::connection::{Connection, FrameLimits, Incoming, Line};
-use crate::proto::parse::command_name_of;
-use crate::proto::types::{COMMAND_NAMES, Command, CommandBody};
+use crate::proto::commands::{CommandSpec, StateKind};
+use crate::proto::parse::{ParseErrorKind, SEARCH_CHARSETS, command_of};
+use crate::proto::types::{Command, CommandBody};
 use crate::proto::{encode, parse_command, utf7};
 use crate::selected::Selected;
 
@@ -40,17 +41,14 @@ enum State {
     Selected,
 }
 
-/// How a command ends: the tagged response's status and text.
-pub(crate) enum Tagged {
-    Ok(String),
-    No(String),
-    Bad(String),
-}
+pub(crate) use crate::proto::response::{Code, Status, Tagged};
 
-/// Errors of a command: I/O ends the session, store errors become NO.
+/// How a command fails: I/O ends the session, store errors become NO, and a
+/// refusal (NO or BAD) is the tagged answer, so `?` carries it out of a handler.
 pub(crate) enum Error {
     Io(io::Error),
     Store(StoreError),
+    Reply(Tagged),
     /// The session must end after the untagged responses already written
     /// (e.g. the selected mailbox vanished).
     Bye(String),
@@ -62,6 +60,12 @@ impl From<io::Error> for Error {
     }
 }
 
+impl From<Tagged> for Error {
+    fn from(t: Tagged) -> Self {
+        Error::Reply(t)
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         Error::Store(e)
@@ -70,24 +74,31 @@ impl From<StoreError> for Error {
 
 pub(crate) type CmdResult = Result<Tagged, Error>;
 
-/// The answer to a store error, with the RFC 5530 response code that fits.
-fn store_error_response(e: &StoreError) -> String {
+/// The answer to a store error, with the RFC 5530 response code that fits:
+/// `[UNAVAILABLE]` for what may work later, `[CANNOT]` for what will not.
+fn store_error_response(e: &StoreError) -> Tagged {
     match e {
-        StoreError::NotFound { what, .. } if *what == "mailbox" => {
-            "[NONEXISTENT] Mailbox does not exist".to_string()
+        StoreError::NotFound {
+            what: Entity::Mailbox,
+            ..
+        } => Tagged::no(Code::Nonexistent, "Mailbox does not exist"),
+        StoreError::NotFound { .. } => Tagged::no(Code::Nonexistent, e.to_string()),
+        StoreError::AlreadyExists { .. } => Tagged::no(Code::AlreadyExists, e.to_string()),
+        StoreError::Invalid { .. } => Tagged::no(Code::Cannot, e.to_string()),
+        StoreError::Cannot(msg) => Tagged::no(Code::Cannot, msg.clone()),
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %e, "transient store failure");
+            Tagged::no(Code::Unavailable, e.to_string())
         }
-        StoreError::NotFound { .. } => format!("[NONEXISTENT] {e}"),
-        StoreError::AlreadyExists { .. } => format!("[ALREADYEXISTS] {e}"),
-        StoreError::Invalid { .. } => format!("[CANNOT] {e}"),
-        StoreError::Cannot(msg) => format!("[CANNOT] {msg}"),
-        StoreError::HasChildren(_) => {
-            "[HASCHILDREN] Mailbox has inferior mailboxes; delete them first".to_string()
-        }
-        StoreError::OverQuota => "[OVERQUOTA] Quota exceeded".to_string(),
-        StoreError::Closed => "[UNAVAILABLE] The server is shutting down".to_string(),
+        StoreError::HasChildren(_) => Tagged::no(
+            Code::HasChildren,
+            "Mailbox has inferior mailboxes; delete them first",
+        ),
+        StoreError::OverQuota => Tagged::no(Code::OverQuota, "Quota exceeded"),
+        StoreError::Closed => Tagged::no(Code::Unavailable, "The server is shutting down"),
         _ => {
             tracing::error!(error = %e, "store error");
-            "[SERVERBUG] Internal error, try again later".to_string()
+            Tagged::no(Code::ServerBug, "Internal error, try again later")
         }
     }
 }
@@ -106,16 +117,10 @@ pub(crate) struct Security {
     pub greet: bool,
 }
 
-/// The `command` label of a command's metric: one of [`COMMAND_NAMES`], never the
-/// client's own text (bounded label values), `UNKNOWN` otherwise.
-fn command_label(name: Option<&str>) -> &'static str {
-    name.and_then(|n| {
-        COMMAND_NAMES
-            .iter()
-            .find(|c| c.eq_ignore_ascii_case(n))
-            .copied()
-    })
-    .unwrap_or("UNKNOWN")
+/// The `command` label of a command's metric: a name of the command table, never
+/// the client's own text (bounded label values), `UNKNOWN` otherwise.
+fn command_label(spec: Option<&'static CommandSpec>) -> &'static str {
+    spec.map_or("UNKNOWN", |s| s.name)
 }
 
 /// Counts a response line refused before parsing (framing limits).
@@ -272,23 +277,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let command = match parse_command(&input) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::info!(error = %e.message, "bad command");
+                    tracing::info!(error = %e.kind, "bad command");
+                    let answer = match e.kind {
+                        ParseErrorKind::BadCharset(_) => Tagged::no(
+                            Code::BadCharset(
+                                SEARCH_CHARSETS.iter().map(|c| c.to_string()).collect(),
+                            ),
+                            "Unsupported charset",
+                        ),
+                        ParseErrorKind::Syntax(text) => {
+                            Tagged::bad(format!("Error in IMAP command: {text}"))
+                        }
+                    };
                     metrics::counter!(
                         "mailroom_imap_commands_total",
-                        "command" => command_label(command_name_of(&input).as_deref()),
-                        "result" => if e.message.starts_with("BADCHARSET:") { "no" } else { "bad" }
+                        "command" => command_label(command_of(&input)),
+                        "result" => if answer.status == Status::No { "no" } else { "bad" }
                     )
                     .increment(1);
-                    let line = match (e.tag, e.message.strip_prefix("BADCHARSET:")) {
-                        (Some(tag), Some(_)) => format!(
-                            "{tag} NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n"
-                        ),
-                        (Some(tag), None) => {
-                            format!("{tag} BAD Error in IMAP command: {}\r\n", e.message)
-                        }
-                        (None, _) => format!("* BAD Error in IMAP command: {}\r\n", e.message),
-                    };
-                    self.conn.write(line.as_bytes()).await?;
+                    let line = answer.encode(e.tag.as_deref().unwrap_or("*"));
+                    self.conn.write(&line).await?;
                     self.conn.flush().await?;
                     continue;
                 }
@@ -305,9 +313,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Executes one command and writes all its responses; false when the
     /// session must end.
     async fn execute(&mut self, command: Command) -> io::Result<bool> {
-        let Command { tag, body } = command;
-        let name = body.name();
-        let label = body.metric_name();
+        let Command { tag, spec, body } = command;
+        let name = spec.name;
+        let label = spec.name;
         tracing::debug!(tag = %tag, command = name, "command");
         if matches!(body, CommandBody::Logout) {
             metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => "ok")
@@ -319,20 +327,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.conn.flush().await?;
             return Ok(false);
         }
-        // Expunges may be reported at the end of any command except FETCH, STORE,
-        // SEARCH, COPY and MOVE by sequence number (RFC 9051 §7.5.1).
-        let allow_expunge = match &body {
-            CommandBody::Fetch { uid, .. }
-            | CommandBody::Store { uid, .. }
-            | CommandBody::Search { uid, .. }
-            | CommandBody::Copy { uid, .. }
-            | CommandBody::Move { uid, .. }
-            | CommandBody::Sort { uid, .. }
-            | CommandBody::Thread { uid, .. } => *uid,
-            _ => true,
-        };
-        let result = if !self.valid_in_state(&body) {
-            Ok(Tagged::Bad(format!("{name} is not valid in this state")))
+        let result = if !spec.states.allow(self.state_kind()) {
+            Err(Tagged::bad(format!("{name} is not valid in this state")).into())
         } else {
             // Learn of changes made elsewhere first (without renumbering), so the
             // command works on the current state and knows what was expunged.
@@ -344,7 +340,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let tagged = match result {
             Ok(t) => t,
             Err(Error::Io(e)) => return Err(e),
-            Err(Error::Store(e)) => Tagged::No(store_error_response(&e)),
+            Err(Error::Store(e)) => store_error_response(&e),
+            Err(Error::Reply(t)) => t,
             Err(Error::Bye(text)) => {
                 self.flush_out().await?;
                 self.conn
@@ -354,8 +351,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return Ok(false);
             }
         };
-        if !matches!(tagged, Tagged::Bad(_))
-            && let Err(e) = self.sync_selected(allow_expunge).await
+        if tagged.status != Status::Bad
+            && let Err(e) = self.sync_selected(spec.expunge).await
         {
             self.flush_out().await?;
             self.conn.write(format!("* BYE {e}\r\n").as_bytes()).await?;
@@ -363,14 +360,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(false);
         }
         self.flush_out().await?;
-        let (line, result) = match tagged {
-            Tagged::Ok(text) => (format!("{tag} OK {text}\r\n"), "ok"),
-            Tagged::No(text) => (format!("{tag} NO {text}\r\n"), "no"),
-            Tagged::Bad(text) => (format!("{tag} BAD {text}\r\n"), "bad"),
+        let result = match tagged.status {
+            Status::Ok => "ok",
+            Status::No => "no",
+            Status::Bad => "bad",
         };
+        let line = tagged.encode(&tag);
         metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => result)
             .increment(1);
-        self.conn.write(line.as_bytes()).await?;
+        self.conn.write(&line).await?;
         self.conn.flush().await?;
         Ok(true)
     }
@@ -424,43 +422,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    fn valid_in_state(&self, body: &CommandBody) -> bool {
-        use CommandBody::*;
-        match body {
-            Capability | Noop | Logout | Id(_) => true,
-            Login { .. } | Authenticate { .. } | StartTls => self.state == State::NotAuthenticated,
-            Enable(_) => self.state == State::Authenticated,
-            Namespace
-            | Select { .. }
-            | Create { .. }
-            | Delete(_)
-            | Rename { .. }
-            | Subscribe(_)
-            | Unsubscribe(_)
-            | List { .. }
-            | Lsub { .. }
-            | Status { .. }
-            | Append { .. }
-            | SetAcl { .. }
-            | DeleteAcl { .. }
-            | GetAcl(_)
-            | ListRights { .. }
-            | MyRights(_)
-            | GetQuota(_)
-            | GetQuotaRoot(_)
-            | SetQuota { .. }
-            | Idle => self.state != State::NotAuthenticated,
-            Check
-            | Close
-            | Unselect
-            | Expunge { .. }
-            | Search { .. }
-            | Fetch { .. }
-            | Store { .. }
-            | Copy { .. }
-            | Move { .. }
-            | Sort { .. }
-            | Thread { .. } => self.state == State::Selected,
+    fn state_kind(&self) -> StateKind {
+        match self.state {
+            State::NotAuthenticated => StateKind::NotAuthenticated,
+            State::Authenticated => StateKind::Authenticated,
+            State::Selected => StateKind::Selected,
         }
     }
 
@@ -470,11 +436,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.out.extend_from_slice(
                     format!("* CAPABILITY {}\r\n", self.capabilities()).as_bytes(),
                 );
-                Ok(Tagged::Ok("Capability completed".into()))
+                Ok(Tagged::ok("Capability completed"))
             }
-            CommandBody::Noop => Ok(Tagged::Ok("NOOP completed".into())),
+            CommandBody::Noop => Ok(Tagged::ok("NOOP completed")),
             CommandBody::StartTls => Ok(self.starttls()),
-            CommandBody::Logout => Ok(Tagged::Ok("Logout completed".into())),
+            CommandBody::Logout => Ok(Tagged::ok("Logout completed")),
             CommandBody::Id(params) => {
                 if !params.is_empty() {
                     tracing::info!(?params, "client ID");
@@ -486,7 +452,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     )
                     .as_bytes(),
                 );
-                Ok(Tagged::Ok("ID completed".into()))
+                Ok(Tagged::ok("ID completed"))
             }
             CommandBody::Login { user, password } => self.login(&user, &password).await,
             CommandBody::Authenticate { mechanism, initial } => {
@@ -495,7 +461,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Enable(caps) => Ok(self.enable(&caps)),
             CommandBody::Namespace => {
                 self.out.extend_from_slice(acl::NAMESPACE_RESPONSE);
-                Ok(Tagged::Ok("Namespace completed".into()))
+                Ok(Tagged::ok("Namespace completed"))
             }
             CommandBody::Idle => self.idle(tag).await,
             CommandBody::Select {
@@ -507,9 +473,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 // RFC 7162 §3.2.5: the QRESYNC parameter needs ENABLE QRESYNC first.
                 // BAD before anything happens: the current mailbox stays selected.
                 if qresync.is_some() && !self.qresync {
-                    return Ok(Tagged::Bad(
-                        "QRESYNC parameter without ENABLE QRESYNC first".into(),
-                    ));
+                    return Err(
+                        Tagged::bad("QRESYNC parameter without ENABLE QRESYNC first").into(),
+                    );
                 }
                 if condstore {
                     self.enable_condstore();
@@ -538,7 +504,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Status { mailbox, items } => self.status(&mailbox, &items).await,
             CommandBody::Append { mailbox, messages } => self.append(&mailbox, messages).await,
             // Every write is committed at once; CHECK has nothing left to do.
-            CommandBody::Check => Ok(Tagged::Ok("CHECK completed".into())),
+            CommandBody::Check => Ok(Tagged::ok("CHECK completed")),
             CommandBody::Close => self.close(true).await,
             CommandBody::Unselect => self.close(false).await,
             CommandBody::Expunge { uids } => self.expunge(uids.as_ref()).await,
@@ -552,9 +518,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             } => {
                 // RFC 7162 §3.2.6: VANISHED needs ENABLE QRESYNC first.
                 if vanished && !self.qresync {
-                    return Ok(Tagged::Bad(
-                        "VANISHED modifier without ENABLE QRESYNC first".into(),
-                    ));
+                    return Err(
+                        Tagged::bad("VANISHED modifier without ENABLE QRESYNC first").into(),
+                    );
                 }
                 self.fetch(uid, &set, attrs, changed_since, vanished).await
             }
@@ -610,19 +576,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// for the handshake.
     fn starttls(&mut self) -> Tagged {
         if self.security.tls {
-            return Tagged::Bad("TLS is already active".into());
+            return Tagged::bad("TLS is already active");
         }
         if !self.security.starttls {
-            return Tagged::Bad("STARTTLS is not available: no certificate is configured".into());
+            return Tagged::bad("STARTTLS is not available: no certificate is configured");
         }
         self.begin_tls = true;
-        Tagged::Ok("Begin TLS negotiation now".into())
+        Tagged::ok("Begin TLS negotiation now")
     }
 
     fn privacy_required() -> Tagged {
-        Tagged::No(
-            "[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure connections; use STARTTLS or port 993"
-                .into(),
+        Tagged::no(
+            Code::PrivacyRequired,
+            "Plaintext authentication disallowed on non-secure connections; use STARTTLS or port 993",
         )
     }
 
@@ -634,20 +600,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             retry_after_s = retry_after.as_secs(),
             "login refused: too many failures"
         );
-        Tagged::No(format!(
-            "[UNAVAILABLE] Too many failed logins; try again in {} minutes",
-            retry_after.as_secs().div_ceil(60).max(1)
-        ))
+        Tagged::no(
+            Code::Unavailable,
+            format!(
+                "Too many failed logins; try again in {} minutes",
+                retry_after.as_secs().div_ceil(60).max(1)
+            ),
+        )
     }
 
     async fn login(&mut self, user: &str, password: &str) -> CmdResult {
         if !self.passwords_allowed() {
-            return Ok(Self::privacy_required());
+            return Err(Self::privacy_required().into());
         }
         if let ThrottleVerdict::Locked { retry_after } =
             self.throttle.check(self.security.peer, user)
         {
-            return Ok(self.locked_out(user, "LOGIN", retry_after));
+            return Err(self.locked_out(user, "LOGIN", retry_after).into());
         }
         let account = match self.store.authenticate(user, password).await? {
             Some(account) => Some(account),
@@ -671,7 +640,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         );
         self.account = Some(account);
         self.state = State::Authenticated;
-        Tagged::Ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
+        Tagged::ok_with(Code::Capability(self.capabilities()), "Logged in")
     }
 
     /// Records the failure and answers it after the throttle's delay.
@@ -688,7 +657,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             _ = self.shutdown.cancelled() => {}
             _ = tokio::time::sleep(delay) => {}
         }
-        Tagged::No("[AUTHENTICATIONFAILED] Authentication failed".into())
+        Tagged::no(Code::AuthenticationFailed, "Authentication failed")
     }
 
     /// Test mode (GreenMail behaviour): an unknown user is created, with its domain,
@@ -790,16 +759,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// mechanisms shared with SMTP.
     async fn authenticate(&mut self, mechanism: &str, initial: Option<String>) -> CmdResult {
         let Some(mech) = Mechanism::from_name(mechanism) else {
-            return Ok(Tagged::No(format!(
+            return Err(Tagged::no_text(format!(
                 "Unsupported authentication mechanism {mechanism}"
-            )));
+            ))
+            .into());
         };
         if mech.sends_password() && !self.passwords_allowed() {
-            return Ok(Self::privacy_required());
+            return Err(Self::privacy_required().into());
         }
         let ip = self.security.peer;
         if let ThrottleVerdict::Locked { retry_after } = self.throttle.check(ip, "") {
-            return Ok(self.locked_out("", mech.name(), retry_after));
+            return Err(self.locked_out("", mech.name(), retry_after).into());
         }
         let mut sasl = SaslSession::new(mech, self.store.clone());
         let mut outcome = match initial {
@@ -817,7 +787,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 checked = true;
                 if let ThrottleVerdict::Locked { retry_after } = self.throttle.check(ip, user) {
                     let user = user.to_string();
-                    return Ok(self.locked_out(&user, mech.name(), retry_after));
+                    return Err(self.locked_out(&user, mech.name(), retry_after).into());
                 }
             }
             outcome = match outcome {
@@ -833,18 +803,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 SaslOutcome::Failure(SaslFailure::Malformed(why)) => {
                     tracing::info!(peer = %ip, mechanism = mech.name(), why, "malformed SASL exchange");
-                    return Ok(Tagged::Bad(format!(
-                        "Invalid {} exchange: {why}",
-                        mech.name()
-                    )));
+                    return Err(
+                        Tagged::bad(format!("Invalid {} exchange: {why}", mech.name())).into(),
+                    );
                 }
                 SaslOutcome::Failure(SaslFailure::Cancelled) => {
-                    return Ok(Tagged::Bad("Authentication cancelled".into()));
+                    return Err(Tagged::bad("Authentication cancelled").into());
                 }
                 SaslOutcome::Failure(SaslFailure::Unavailable) => {
-                    return Ok(Tagged::No(
-                        "[UNAVAILABLE] Authentication is unavailable, try again later".into(),
-                    ));
+                    return Err(Tagged::no(
+                        Code::Unavailable,
+                        "Authentication is unavailable, try again later",
+                    )
+                    .into());
                 }
             };
         }
@@ -879,7 +850,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             )
             .as_bytes(),
         );
-        Tagged::Ok("Enabled".into())
+        Tagged::ok("Enabled")
     }
 
     // ---- IDLE (RFC 2177, RFC 9051 §6.3.13) ----
@@ -923,8 +894,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 line = self.conn.read_line(max_line) => {
                     return match line? {
                         None => Err(Error::Io(io::ErrorKind::UnexpectedEof.into())),
-                        Some(Line::Complete(l)) if l.eq_ignore_ascii_case(b"DONE") => Ok(Tagged::Ok("Idle completed".into())),
-                        Some(_) => Ok(Tagged::Bad("Expected DONE".into())),
+                        Some(Line::Complete(l)) if l.eq_ignore_ascii_case(b"DONE") => Ok(Tagged::ok("Idle completed")),
+                        Some(_) => Err(Tagged::bad("Expected DONE").into()),
                     };
                 }
             }
@@ -957,7 +928,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(wire.to_string());
         }
         utf7::decode(wire)
-            .ok_or_else(|| Tagged::No("[CANNOT] Mailbox name is not valid modified UTF-7".into()))
+            .ok_or_else(|| Tagged::no(Code::Cannot, "Mailbox name is not valid modified UTF-7"))
     }
 
     /// Writes a mailbox name as this session shows it.
@@ -1008,6 +979,34 @@ mod size_tests {
             std::mem::size_of_val(&run) < 16 * 1024,
             "the session future is {} bytes",
             std::mem::size_of_val(&run)
+        );
+    }
+}
+
+#[cfg(test)]
+mod store_error_tests {
+    use mailroom_store::{Entity, StoreError};
+
+    use super::{Code, Status, store_error_response};
+
+    #[test]
+    fn transient_faults_are_unavailable_and_permanent_ones_cannot() {
+        let answer = store_error_response(&StoreError::Unavailable(
+            "the transaction could not be committed".into(),
+        ));
+        assert_eq!(
+            (answer.status, answer.code),
+            (Status::No, Some(Code::Unavailable))
+        );
+        let answer = store_error_response(&StoreError::Cannot("INBOX cannot be deleted".into()));
+        assert_eq!(answer.code, Some(Code::Cannot));
+        let answer = store_error_response(&StoreError::NotFound {
+            what: Entity::Mailbox,
+            name: "7".into(),
+        });
+        assert_eq!(
+            answer.encode("a"),
+            b"a NO [NONEXISTENT] Mailbox does not exist\r\n"
         );
     }
 }

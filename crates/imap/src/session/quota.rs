@@ -11,8 +11,8 @@
 use mailroom_store::{AccountId, QuotaUsage, Rights};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::acl::NONEXISTENT;
-use super::{CmdResult, Error, Session, Tagged};
+use super::acl::nonexistent;
+use super::{CmdResult, Code, Error, Session, Tagged};
 use crate::proto::encode;
 
 /// The capabilities this module answers for.
@@ -58,19 +58,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// GETQUOTA (RFC 9208 §4.1.1).
     pub(super) async fn get_quota(&mut self, root: &str) -> CmdResult {
         let Some(account_id) = self.quota_root_account(root).await? else {
-            return Ok(Tagged::No("[NONEXISTENT] No such quota root".into()));
+            return Err(Tagged::no(Code::Nonexistent, "No such quota root").into());
         };
         let usage = self.store.quota_usage(account_id).await?;
         let line = quota_line(root, usage);
         self.out.extend_from_slice(&line);
-        Ok(Tagged::Ok("GETQUOTA completed".into()))
+        Ok(Tagged::ok("GETQUOTA completed"))
     }
 
     /// GETQUOTAROOT (RFC 9208 §4.1.2): needs `r` on the mailbox, as STATUS does.
     pub(super) async fn get_quota_root(&mut self, wire: &str) -> CmdResult {
         let resolved = match self.resolve(wire, Rights::READ).await? {
             Ok(r) => r,
-            Err(r) => return Ok(r.answer(NONEXISTENT)),
+            Err(r) => return Err(r.answer(nonexistent()).into()),
         };
         let root = resolved.location.owner.clone().unwrap_or_default();
         let usage = self.store.quota_usage(resolved.location.account_id).await?;
@@ -81,19 +81,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&quota_line(&root, usage));
         self.out.extend_from_slice(&out);
-        Ok(Tagged::Ok("GETQUOTAROOT completed".into()))
+        Ok(Tagged::ok("GETQUOTAROOT completed"))
     }
 
     /// SETQUOTA (RFC 9208 §4.1.3): quotas are the administrator's.
     pub(super) fn set_quota(&self, limits: &[(String, u64)]) -> Tagged {
         if let Some((name, _)) = limits.iter().find(|(n, _)| n != "STORAGE") {
-            return Tagged::No(format!(
-                "[CANNOT] Unknown resource {name}; only STORAGE is supported"
-            ));
+            return Tagged::no(
+                Code::Cannot,
+                format!("Unknown resource {name}; only STORAGE is supported"),
+            );
         }
-        Tagged::No(
-            "[NOPERM] Quotas are set by the administrator (mailroom user quota, or the admin API)"
-                .into(),
+        Tagged::no(
+            Code::NoPerm,
+            "Quotas are set by the administrator (mailroom user quota, or the admin API)",
         )
     }
 }

@@ -147,11 +147,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.enable_condstore();
         }
         if self.selected.is_none() {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         }
         let found = self.search_matches(&key).await?;
         let Some(sel) = self.selected.as_ref() else {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         };
         let numbers: Vec<u32> = found
             .iter()
@@ -190,10 +190,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .as_bytes(),
             );
-            return Ok(Tagged::Ok("SEARCH completed".into()));
+            return Ok(Tagged::ok("SEARCH completed"));
         }
         if opts == [SearchReturn::Save] {
-            return Ok(Tagged::Ok("SEARCH completed, result saved".into()));
+            return Ok(Tagged::ok("SEARCH completed, result saved"));
         }
         let line = esearch_response(
             tag,
@@ -204,7 +204,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             highest,
         );
         self.out.extend_from_slice(line.as_bytes());
-        Ok(Tagged::Ok("SEARCH completed".into()))
+        Ok(Tagged::ok("SEARCH completed"))
     }
 
     /// The messages of the selected mailbox that match `key`, as (sequence

@@ -88,7 +88,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         key: SearchKey,
     ) -> CmdResult {
         let Some((found, data)) = self.sort_candidates(&key).await? else {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         };
         let items: Vec<(u32, Vec<SortValue>)> = found
             .iter()
@@ -112,7 +112,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             line.push_str("\r\n");
             self.out.extend_from_slice(line.as_bytes());
-            return Ok(Tagged::Ok("SORT completed".into()));
+            return Ok(Tagged::ok("SORT completed"));
         };
         // ESORT (RFC 5267 §3.2): as ESEARCH, MIN and MAX being the first and the
         // last in sort order and ALL in sort order.
@@ -137,7 +137,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 sel.saved = saved;
             }
             if opts == [SearchReturn::Save] {
-                return Ok(Tagged::Ok("SORT completed, result saved".into()));
+                return Ok(Tagged::ok("SORT completed, result saved"));
             }
         }
         let line = search::esearch_response(
@@ -149,7 +149,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             None,
         );
         self.out.extend_from_slice(line.as_bytes());
-        Ok(Tagged::Ok("SORT completed".into()))
+        Ok(Tagged::ok("SORT completed"))
     }
 
     pub(super) async fn thread(
@@ -159,7 +159,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         key: SearchKey,
     ) -> CmdResult {
         let Some((found, mut data)) = self.sort_candidates(&key).await? else {
-            return Ok(Tagged::Bad("No mailbox selected".into()));
+            return Err(Tagged::bad("No mailbox selected").into());
         };
         let inputs: Vec<ThreadInput> = found
             .iter()
@@ -196,6 +196,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             format!("* THREAD {text}\r\n")
         };
         self.out.extend_from_slice(line.as_bytes());
-        Ok(Tagged::Ok("THREAD completed".into()))
+        Ok(Tagged::ok("THREAD completed"))
     }
 }

@@ -344,7 +344,7 @@ pub(crate) async fn revoke_app_password(
             .await
             .map(|()| id),
         Err(_) => Err(mailroom_store::StoreError::NotFound {
-            what: "app password",
+            what: mailroom_store::Entity::AppPassword,
             name: form.id.clone(),
         }),
     };

@@ -531,7 +531,7 @@ struct QueueForm {
 
 fn queue_id(form: &QueueForm) -> Result<i64, StoreError> {
     form.id.trim().parse().map_err(|_| StoreError::NotFound {
-        what: "queued message",
+        what: mailroom_store::Entity::QueuedMessage,
         name: form.id.clone(),
     })
 }
