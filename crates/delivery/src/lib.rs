@@ -17,8 +17,8 @@
 
 pub mod authenticate;
 pub mod dns;
-pub mod sign;
 pub mod learn;
+pub mod sign;
 pub mod spam;
 
 use std::net::IpAddr;

@@ -269,7 +269,7 @@ impl Store {
                     .rows_affected();
                     if deleted == 0 {
                         return Err(StoreError::not_found(
-                            "DKIM key",
+                            Entity::DkimKey,
                             format!("{selector}._domainkey.{domain}"),
                         ));
                     }
@@ -305,7 +305,7 @@ impl Store {
                     .rows_affected();
                     if changed == 0 {
                         return Err(StoreError::not_found(
-                            "DKIM key",
+                            Entity::DkimKey,
                             format!("{selector}._domainkey.{domain}"),
                         ));
                     }

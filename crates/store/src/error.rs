@@ -44,6 +44,8 @@ pub enum StoreError {
 pub enum Entity {
     Account,
     Alias,
+    /// A DKIM signing key of a domain (its selector).
+    DkimKey,
     /// An app password of an account (the portal's).
     AppPassword,
     Domain,
@@ -63,6 +65,7 @@ impl std::fmt::Display for Entity {
             Entity::Account => "account",
             Entity::Alias => "alias",
             Entity::AppPassword => "app password",
+            Entity::DkimKey => "DKIM key",
             Entity::Domain => "domain",
             Entity::Inbox => "INBOX of account",
             Entity::Mailbox => "mailbox",

@@ -28,8 +28,8 @@ mod autoconfig;
 mod error;
 mod health;
 pub mod metrics;
-mod portal;
 mod mta_sts;
+mod portal;
 mod state;
 mod test_api;
 
