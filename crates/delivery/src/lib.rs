@@ -86,11 +86,19 @@ pub enum Verdict {
 
 impl Verdict {
     /// The message as stored: `prepend`, then `raw` without the `drop` ranges
-    /// (sorted, not overlapping, as the stages give them).
+    /// (sorted, not overlapping, as the stages give them). A `Return-Path:` that
+    /// `raw` begins with stays the first field (RFC 5321 §4.4 puts it at the top at
+    /// final delivery); what the stages prepend goes below it, above `Received:`.
     pub fn rewrite(prepend: Vec<u8>, raw: &[u8], drop: &[Range<usize>]) -> Vec<u8> {
-        let mut out = prepend;
-        out.reserve(raw.len());
-        let mut at = 0;
+        let lead = if raw.starts_with(b"Return-Path:") {
+            raw.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1)
+        } else {
+            0
+        };
+        let mut out = Vec::with_capacity(prepend.len() + raw.len());
+        out.extend_from_slice(&raw[..lead]);
+        out.extend_from_slice(&prepend);
+        let mut at = lead;
         for range in drop {
             if range.start >= at && range.end <= raw.len() {
                 out.extend_from_slice(&raw[at..range.start]);
@@ -193,5 +201,29 @@ impl Inbound {
             drop,
             folder,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    #[test]
+    fn rewrite_keeps_return_path_first_and_drops_ranges() {
+        let raw = b"Return-Path: <a@example.net>\r\nReceived: from x\r\nAuthentication-Results: forged\r\nSubject: s\r\n\r\nbody\r\n";
+        let text = std::str::from_utf8(raw).unwrap_or_default();
+        let start = text.find("Authentication-Results: forged").unwrap_or(0);
+        let end = text.find("Subject:").unwrap_or(0);
+        let out = Verdict::rewrite(
+            b"Authentication-Results: mx.example.org; spf=pass\r\n".to_vec(),
+            raw,
+            &[start..end],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "Return-Path: <a@example.net>\r\nAuthentication-Results: mx.example.org; spf=pass\r\nReceived: from x\r\nSubject: s\r\n\r\nbody\r\n"
+        );
+        let out = Verdict::rewrite(b"X-Spam: yes\r\n".to_vec(), b"Subject: s\r\n\r\nb", &[]);
+        assert_eq!(out, b"X-Spam: yes\r\nSubject: s\r\n\r\nb");
     }
 }

@@ -14,7 +14,7 @@ base = os.environ.get("BASE", "http://127.0.0.1:8025")
 token = os.environ["TOKEN"]
 doc = json.load(open(sys.argv[1]))
 placeholders = {"address": "nobody@example.org", "name": "INBOX", "uid": "1", "id": "999999",
-                "identifier": "anyone"}
+                "identifier": "anyone", "selector": "mr202612r"}
 
 
 def call(method, path, authorized):

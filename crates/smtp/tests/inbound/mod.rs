@@ -274,13 +274,19 @@ pub fn auth_results(raw: &[u8]) -> Vec<String> {
 }
 
 /// The one Authentication-Results field of the last message in alice's INBOX,
-/// which must be the first field of the message and name this host.
+/// which must come right after Return-Path (the first field at final delivery, RFC
+/// 5321 §4.4), above our Received:, and name this host.
 pub async fn our_results(harness: &Harness) -> String {
     let inbox = harness.inbox(&harness.alice).await;
     let raw = inbox.last().expect("a message in INBOX");
+    let second = raw
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(&raw[..0], |i| &raw[i + 1..]);
     assert!(
-        raw.starts_with(b"Authentication-Results: mx.example.org;"),
-        "our field first: {}",
+        raw.starts_with(b"Return-Path: <")
+            && second.starts_with(b"Authentication-Results: mx.example.org;"),
+        "Return-Path, then our field: {}",
         String::from_utf8_lossy(raw)
     );
     let ours: Vec<String> = auth_results(raw)
