@@ -214,10 +214,11 @@ mod tests {
         let text = std::str::from_utf8(raw).unwrap_or_default();
         let start = text.find("Authentication-Results: forged").unwrap_or(0);
         let end = text.find("Subject:").unwrap_or(0);
+        let forged: Vec<std::ops::Range<usize>> = std::iter::once(start..end).collect();
         let out = Verdict::rewrite(
             b"Authentication-Results: mx.example.org; spf=pass\r\n".to_vec(),
             raw,
-            &[start..end],
+            &forged,
         );
         assert_eq!(
             String::from_utf8_lossy(&out),
