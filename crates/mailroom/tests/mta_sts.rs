@@ -12,6 +12,9 @@
 //!   127.0.0.2 mailin-embedded without STARTTLS; 127.0.0.3 a mailroom MX with
 //!   STARTTLS and a certificate for its MX name from the test CA; 127.0.0.4 the same
 //!   with a certificate for another name.
+//! - A policy host breaking the rules (`mta_sts/policy_host.py`, Python's http.server
+//!   over ssl) on 127.0.0.8: a redirect, the wrong media type, an oversized policy, a
+//!   certificate without the policy host's name.
 #![allow(clippy::unwrap_used)] // A test that cannot go on should fail loudly.
 
 #[path = "../../smtp/tests/common/peer.rs"]
@@ -66,6 +69,26 @@ _mta-sts.policy-down.test. 60 IN TXT "v=STSv1; id=down1;"
 mta-sts.policy-down.test. 60 IN A 127.0.0.7
 cached.test. 60 IN MX 10 mx.cached.test.
 mx.cached.test. 60 IN A 127.0.0.2
+good.test. 60 IN MX 10 mx.good.test.
+redirect.test. 60 IN MX 10 mx.redirect.test.
+html.test. 60 IN MX 10 mx.html.test.
+huge.test. 60 IN MX 10 mx.huge.test.
+badcert.test. 60 IN MX 10 mx.badcert.test.
+mx.good.test. 60 IN A 127.0.0.2
+mx.redirect.test. 60 IN A 127.0.0.2
+mx.html.test. 60 IN A 127.0.0.2
+mx.huge.test. 60 IN A 127.0.0.2
+mx.badcert.test. 60 IN A 127.0.0.2
+_mta-sts.good.test. 60 IN TXT "v=STSv1; id=bad1;"
+_mta-sts.redirect.test. 60 IN TXT "v=STSv1; id=bad1;"
+_mta-sts.html.test. 60 IN TXT "v=STSv1; id=bad1;"
+_mta-sts.huge.test. 60 IN TXT "v=STSv1; id=bad1;"
+_mta-sts.badcert.test. 60 IN TXT "v=STSv1; id=bad1;"
+mta-sts.good.test. 60 IN A 127.0.0.8
+mta-sts.redirect.test. 60 IN A 127.0.0.8
+mta-sts.html.test. 60 IN A 127.0.0.8
+mta-sts.huge.test. 60 IN A 127.0.0.8
+mta-sts.badcert.test. 60 IN A 127.0.0.8
 "#;
 
 /// The enforce policy's MX patterns (the wildcard covers mx1.enforce-wrongname.test;
@@ -143,6 +166,15 @@ fn fixture() -> &'static Fixture {
                 "mta-sts.enforce-unlisted.test",
             ],
         );
+        issue(
+            "misbehaving",
+            &[
+                "mta-sts.good.test",
+                "mta-sts.redirect.test",
+                "mta-sts.html.test",
+                "mta-sts.huge.test",
+            ],
+        );
         issue("mx-good", &["mx.enforce-tls.test"]);
         issue("mx-wrong", &["somewhere-else.test"]);
         let zonefile = dir.join("zone");
@@ -211,7 +243,20 @@ struct World {
     mx_store: Store,
     stop: CancellationToken,
     worker: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The policy port on 127.0.0.8, for [`World::misbehaving_policy_host`].
+    misbehaving: Option<TcpListener>,
+    /// The misbehaving policy host, killed at the end of the test.
+    policy_host: Option<Child>,
     _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.policy_host.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// A policy server on `listener`: mailroom's HTTPS listener serving `[mta_sts]`.
@@ -276,7 +321,8 @@ async fn world(expire_after: Duration, tweak: impl FnOnce(&mut Config)) -> World
     let mut dirs = Vec::new();
 
     // The policy servers.
-    let (policy_port, mut policy) = same_port(&["127.0.0.5", "127.0.0.6"]);
+    let (policy_port, mut policy) = same_port(&["127.0.0.5", "127.0.0.6", "127.0.0.8"]);
+    let misbehaving = policy.pop();
     let testing = policy.pop().unwrap();
     let enforce = policy.pop().unwrap();
     policy_server(
@@ -349,11 +395,31 @@ async fn world(expire_after: Duration, tweak: impl FnOnce(&mut Config)) -> World
         mx_store,
         stop,
         worker,
+        misbehaving,
+        policy_host: None,
         _dirs: dirs,
     }
 }
 
 impl World {
+    /// Starts `mta_sts/policy_host.py` on 127.0.0.8 (the listener is its stdin).
+    fn misbehaving_policy_host(&mut self) {
+        let listener = self.misbehaving.take().unwrap();
+        let (cert, key) = fixture().cert("misbehaving");
+        let child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/mta_sts/policy_host.py"
+            ))
+            .arg(cert)
+            .arg(key)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.policy_host = Some(child);
+    }
+
     async fn send(&self, subject: &str, to: &str) {
         let raw = format!("From: {ALICE}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nhello\r\n");
         self.store
@@ -412,9 +478,9 @@ impl World {
         inbox[0].clone()
     }
 
-    async fn finish(self) {
+    async fn finish(mut self) {
         self.stop.cancel();
-        self.worker.await.unwrap().unwrap();
+        (&mut self.worker).await.unwrap().unwrap();
     }
 }
 
@@ -585,5 +651,43 @@ async fn with_mta_sts_off_enforce_is_not_applied() {
         w.store.mta_sts_policy("enforce-plain.test").await.unwrap(),
         None
     );
+    w.finish().await;
+}
+
+/// Policies fetched against the rules of RFC 8461 §3.3 are no policies: a
+/// redirect, a media type other than text/plain, more than 64 KiB, a certificate
+/// not valid for the policy host. Each of those hosts serves an enforce policy
+/// that lists only nowhere.invalid, so a policy wrongly taken would keep the mail
+/// from the real MX; the control domain (good.test, the same policy served
+/// properly) shows that it would.
+#[tokio::test]
+async fn policies_fetched_against_the_rules_are_not_used() {
+    let mut w = world(Duration::from_secs(600), |_| {}).await;
+    w.misbehaving_policy_host();
+    for domain in ["redirect", "html", "huge", "badcert"] {
+        w.send(domain, &format!("x@{domain}.test")).await;
+    }
+    wait_for("four deliveries", async || w.plain.received().len() == 4).await;
+    for domain in ["redirect", "html", "huge", "badcert"] {
+        let domain = format!("{domain}.test");
+        assert_eq!(
+            w.store.mta_sts_policy(&domain).await.unwrap(),
+            None,
+            "{domain}"
+        );
+    }
+    w.send("control", "x@good.test").await;
+    wait_for("the control to be deferred", async || {
+        let q = w.store.queue_list().await.unwrap();
+        q.iter().any(|e| e.attempts >= 1)
+    })
+    .await;
+    let entry = w.store.queue_list().await.unwrap().remove(0);
+    let error = entry.last_error.unwrap_or_default();
+    assert!(
+        error.starts_with("4.7.5 MTA-STS policy of good.test (enforce): MX host mx.good.test is not listed (mx: nowhere.invalid)"),
+        "{error}"
+    );
+    assert_eq!(w.plain.received().len(), 4);
     w.finish().await;
 }
