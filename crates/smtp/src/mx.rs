@@ -295,6 +295,23 @@ mod tests {
             Err(LookupError::Temporary(_))
         ));
         assert_eq!(r.addresses("192.0.2.1").await, Ok(vec![ip]));
+        r.set_txt("_mta-sts.example.org", &["v=STSv1; id=1"])
+            .set_txt_error(
+                "_mta-sts.flaky.test",
+                LookupError::Temporary("SERVFAIL".into()),
+            );
+        assert_eq!(
+            r.txt("_mta-sts.EXAMPLE.org.").await,
+            Ok(vec!["v=STSv1; id=1".to_string()])
+        );
+        assert_eq!(
+            r.txt("_mta-sts.nowhere.test").await,
+            Err(LookupError::NoSuchDomain)
+        );
+        assert!(matches!(
+            r.txt("_mta-sts.flaky.test").await,
+            Err(LookupError::Temporary(_))
+        ));
         // Clones share the tables.
         r.clone().set_mx("flaky.test", &[(0, ".")]);
         assert_eq!(r.mx("flaky.test").await, Ok(vec![(0, String::new())]));
