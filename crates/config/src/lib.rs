@@ -822,6 +822,11 @@ impl Config {
                 "`relay.username` and `relay.password` go together".into(),
             ));
         }
+        if self.relay.mta_sts_timeout.is_zero() {
+            return Err(ConfigError::Check(
+                "`relay.mta_sts_timeout` must be positive, such as \"60s\"".into(),
+            ));
+        }
         if self.queue.retry_after.is_zero()
             || self.queue.max_retry_interval < self.queue.retry_after
         {
