@@ -243,6 +243,8 @@ struct World {
     mx_store: Store,
     stop: CancellationToken,
     worker: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Connections to the policy host of policy-down.test.
+    policy_down_tries: Arc<std::sync::atomic::AtomicU32>,
     /// The policy port on 127.0.0.8, for [`World::misbehaving_policy_host`].
     misbehaving: Option<TcpListener>,
     /// The misbehaving policy host, killed at the end of the test.
@@ -321,8 +323,19 @@ async fn world(expire_after: Duration, tweak: impl FnOnce(&mut Config)) -> World
     let mut dirs = Vec::new();
 
     // The policy servers.
-    let (policy_port, mut policy) = same_port(&["127.0.0.5", "127.0.0.6", "127.0.0.8"]);
+    let (policy_port, mut policy) =
+        same_port(&["127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"]);
     let misbehaving = policy.pop();
+    // 127.0.0.7: a policy host that hangs up at once, counting the attempts.
+    let down = tokio_listener(policy.pop().unwrap());
+    let policy_down_tries = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let tries = policy_down_tries.clone();
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = down.accept().await {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(connection);
+        }
+    });
     let testing = policy.pop().unwrap();
     let enforce = policy.pop().unwrap();
     policy_server(
@@ -395,6 +408,7 @@ async fn world(expire_after: Duration, tweak: impl FnOnce(&mut Config)) -> World
         mx_store,
         stop,
         worker,
+        policy_down_tries,
         misbehaving,
         policy_host: None,
         _dirs: dirs,
@@ -588,12 +602,24 @@ async fn enforce_does_not_contact_mx_hosts_the_policy_does_not_list() {
     w.finish().await;
 }
 
+/// ... and messages to that domain tried together cause one fetch, not one each,
+/// and later ones none for a while (RFC 8461 §3.3: rate-limit fetches).
 #[tokio::test]
 async fn a_policy_that_cannot_be_fetched_and_was_never_cached_is_no_policy() {
     let w = world(Duration::from_secs(600), |_| {}).await;
-    w.send("policy host down", "x@policy-down.test").await;
+    for i in 0..3 {
+        w.send(&format!("policy host down {i}"), "x@policy-down.test")
+            .await;
+    }
     w.queue_empty().await;
-    assert_eq!(w.plain.received().len(), 1);
+    assert_eq!(w.plain.received().len(), 3);
+    w.send("policy host still down", "x@policy-down.test").await;
+    w.queue_empty().await;
+    assert_eq!(w.plain.received().len(), 4);
+    let tries = w
+        .policy_down_tries
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(tries, 1, "one fetch for four messages");
     assert_eq!(
         w.store.mta_sts_policy("policy-down.test").await.unwrap(),
         None

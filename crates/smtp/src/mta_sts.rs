@@ -14,8 +14,9 @@
 //! hosts the policy lists, only over STARTTLS with a certificate valid for the MX
 //! name; in `testing` mode it delivers as before and logs what enforce would refuse.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty, Limited};
@@ -36,6 +37,10 @@ pub const MAX_AGE_LIMIT: u64 = 31_557_600;
 pub const HTTPS_PORT: u16 = 443;
 /// Metric: policy fetches, label `result` = `fetched`, `failed`.
 const FETCHES_TOTAL: &str = "mailroom_relay_mta_sts_fetches_total";
+/// After a failed fetch, the same policy id of the same domain is not fetched
+/// again for this long (RFC 8461 §3.3 suggests rate-limiting fetches): a domain
+/// whose policy host is down costs each delivery attempt no more than a lookup.
+pub const FETCH_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// A policy's mode (RFC 8461 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,6 +432,11 @@ pub struct MtaSts {
     store: Store,
     resolver: Arc<dyn MxResolver>,
     fetcher: PolicyFetcher,
+    /// One lookup per domain at a time: messages to one domain tried together
+    /// wait for the first one's fetch and then find its result in the cache.
+    domains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Failed fetches: domain -> (policy id, when to try again).
+    failures: Mutex<HashMap<String, (String, tokio::time::Instant)>>,
 }
 
 fn unix_now() -> i64 {
@@ -439,7 +449,17 @@ impl MtaSts {
             store,
             resolver,
             fetcher,
+            domains: Mutex::default(),
+            failures: Mutex::default(),
         }
+    }
+
+    /// The lock of `domain`'s lookups. Entries nobody holds are dropped as new
+    /// ones are made, so the map stays as large as the lookups in progress.
+    fn domain_lock(&self, domain: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut domains = self.domains.lock().unwrap_or_else(PoisonError::into_inner);
+        domains.retain(|_, lock| Arc::strong_count(lock) > 1);
+        domains.entry(domain.to_string()).or_default().clone()
     }
 
     /// The policy in force for `domain` (RFC 8461 §5.1), `None` when there is none
@@ -447,6 +467,8 @@ impl MtaSts {
     /// and was never cached is one without MTA-STS (§3.3), and the failure is
     /// logged.
     pub async fn policy(&self, domain: &str) -> Option<Policy> {
+        let lock = self.domain_lock(domain);
+        let _held = lock.lock().await;
         let now = unix_now();
         let cached = match self.store.mta_sts_policy(domain).await {
             Ok(cached) => cached,
@@ -482,9 +504,25 @@ impl MtaSts {
         {
             return in_force(Some(policy.clone()));
         }
+        let failed_recently = self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(domain)
+            .is_some_and(|(failed_id, until)| {
+                *failed_id == id && tokio::time::Instant::now() < *until
+            });
+        if failed_recently {
+            debug!(%domain, %id, "the MTA-STS policy fetch failed recently; not trying again yet");
+            return in_force(usable.map(|(_, p)| p));
+        }
         match self.fetcher.fetch(domain).await {
             Ok((text, policy)) => {
                 metrics::counter!(FETCHES_TOTAL, "result" => "fetched").increment(1);
+                self.failures
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(domain);
                 info!(%domain, %id, mode = policy.mode.as_str(), mx = %policy.mx_list(), max_age = policy.max_age, "MTA-STS policy fetched");
                 let entry = CachedMtaStsPolicy {
                     domain: domain.to_string(),
@@ -500,6 +538,11 @@ impl MtaSts {
             }
             Err(error) => {
                 metrics::counter!(FETCHES_TOTAL, "result" => "failed").increment(1);
+                let now = tokio::time::Instant::now();
+                let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+                failures.retain(|_, (_, until)| *until > now);
+                failures.insert(domain.to_string(), (id.clone(), now + FETCH_RETRY_AFTER));
+                drop(failures);
                 warn!(%domain, %id, %error, cached = usable.is_some(), "cannot fetch the MTA-STS policy; using the cached one if any");
                 in_force(usable.map(|(_, p)| p))
             }
