@@ -361,6 +361,22 @@ fn acme_mistakes_are_named() {
         "{top}[http]\nlisten = []\n{acme}challenge = \"http-01\"\n"
     ));
     assert!(err.contains("http"), "{err}");
+    // HTTP-01 is plain HTTP: an HTTPS listener cannot answer it...
+    let err = refused(&format!(
+        "{top}[http]\nlisten = []\ntls_listen = \"0.0.0.0:443\"\n{acme}challenge = \"http-01\"\n"
+    ));
+    assert!(err.contains("plain"), "{err}");
+    // ... but it answers TLS-ALPN-01 like imaps and submissions.
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "m.toml",
+            &format!(
+                "{top}[imaps]\nlisten = []\n[submissions]\nlisten = []\n[http]\ntls_listen = \"0.0.0.0:443\"\n{acme}"
+            ),
+        )?;
+        Config::load(Some(Path::new("m.toml"))).expect("tls-alpn-01 on the HTTPS listener");
+        Ok(())
+    });
 }
 
 #[test]
