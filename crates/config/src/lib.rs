@@ -394,7 +394,7 @@ impl Default for InboundConfig {
 
 /// How submitted mail for other domains leaves: through a smarthost when `host` is
 /// set, else directly to each recipient domain's MX.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelayConfig {
     /// The smarthost; unset means direct delivery to the recipient domain's MX.
@@ -406,6 +406,31 @@ pub struct RelayConfig {
     /// AUTH at the smarthost (with `password`).
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// Direct delivery honours recipient domains' MTA-STS policies (RFC 8461):
+    /// in `enforce` mode only to listed MX hosts over validated STARTTLS.
+    pub mta_sts: bool,
+    /// How long fetching one MTA-STS policy over HTTPS may take.
+    #[serde(with = "humantime_serde")]
+    pub mta_sts_timeout: Duration,
+    /// PEM file of further CA certificates trusted, beside the webpki roots, for
+    /// MTA-STS policy hosts and MX hosts under an enforced policy (private PKI,
+    /// tests).
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            host: None,
+            port: None,
+            tls: RelayTls::default(),
+            username: None,
+            password: None,
+            mta_sts: true,
+            mta_sts_timeout: Duration::from_secs(60),
+            tls_ca: None,
+        }
+    }
 }
 
 /// TLS towards the smarthost.
@@ -508,7 +533,12 @@ pub struct LmtpConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
+    /// Plain HTTP. ACME's HTTP-01 challenge needs one of these on port 80.
     pub listen: Listen,
+    /// HTTPS with the mail listeners' certificate (ACME renewals and SIGHUP
+    /// reloads apply): the same routes as `listen`, for the MTA-STS policy at
+    /// `https://mta-sts.<domain>/` and the portal. Off unless set.
+    pub tls_listen: Listen,
     pub admin_token: Option<Secret>,
 }
 
@@ -695,6 +725,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: Listen::one("127.0.0.1:8025"),
+            tls_listen: Listen::default(),
             admin_token: None,
         }
     }
@@ -791,6 +822,11 @@ impl Config {
                 "`relay.username` and `relay.password` go together".into(),
             ));
         }
+        if self.relay.mta_sts_timeout.is_zero() {
+            return Err(ConfigError::Check(
+                "`relay.mta_sts_timeout` must be positive, such as \"60s\"".into(),
+            ));
+        }
         if self.queue.retry_after.is_zero()
             || self.queue.max_retry_interval < self.queue.retry_after
         {
@@ -872,14 +908,18 @@ impl Config {
                     "`acme.renew_before` must be positive, such as \"30d\"".into(),
                 ));
             }
-            let (listeners, what) = match self.acme.challenge {
+            let (listeners, what): (&[&Listen], &str) = match self.acme.challenge {
                 AcmeChallenge::TlsAlpn01 => (
-                    [&self.imaps.listen, &self.submissions.listen],
-                    "an implicit-TLS listener (`imaps` or `submissions`) reachable on port 443",
+                    &[
+                        &self.imaps.listen,
+                        &self.submissions.listen,
+                        &self.http.tls_listen,
+                    ],
+                    "an implicit-TLS listener (`imaps`, `submissions` or `http.tls_listen`) reachable on port 443",
                 ),
                 AcmeChallenge::Http01 => (
-                    [&self.http.listen, &self.http.listen],
-                    "the `http` listener reachable on port 80",
+                    &[&self.http.listen],
+                    "the plain `http` listener reachable on port 80 (HTTP-01 is plain HTTP by definition; `http.tls_listen` cannot answer it)",
                 ),
             };
             if listeners.iter().all(|l| l.is_off()) {
@@ -902,6 +942,7 @@ impl Config {
             ("submissions", &self.submissions.listen),
             ("lmtp", &self.lmtp.listen),
             ("http", &self.http.listen),
+            ("https", &self.http.tls_listen),
         ]
     }
 

@@ -221,6 +221,42 @@ fn relay_and_queue_keys() {
 }
 
 #[test]
+fn mta_sts_outbound_and_https_keys() {
+    Jail::expect_with(|jail| {
+        let c = Config::load(None).expect("defaults load");
+        assert!(c.relay.mta_sts, "MTA-STS is honoured by default");
+        assert_eq!(c.relay.mta_sts_timeout, Duration::from_secs(60));
+        assert_eq!(c.relay.tls_ca, None);
+        assert!(c.http.tls_listen.is_off(), "HTTPS is off by default");
+        jail.create_file(
+            "m.toml",
+            r#"
+            [relay]
+            mta_sts = false
+            mta_sts_timeout = "5s"
+            tls_ca = "/etc/ssl/private-ca.pem"
+            [http]
+            tls_listen = "0.0.0.0:443"
+            "#,
+        )?;
+        let c = Config::load(Some(Path::new("m.toml"))).expect("loads");
+        assert!(!c.relay.mta_sts);
+        assert_eq!(c.relay.mta_sts_timeout, Duration::from_secs(5));
+        assert_eq!(
+            c.relay.tls_ca,
+            Some(PathBuf::from("/etc/ssl/private-ca.pem"))
+        );
+        assert_eq!(c.http.tls_listen.0, vec!["0.0.0.0:443".parse().unwrap()]);
+        jail.set_env("MAILROOM_RELAY__MTA_STS_TIMEOUT", "0s");
+        let err = Config::load(Some(Path::new("m.toml")))
+            .expect_err("a zero timeout")
+            .to_string();
+        assert!(err.contains("relay.mta_sts_timeout"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
 fn acme_is_off_by_default_with_lets_encrypt_and_tls_alpn() {
     Jail::expect_with(|_jail| {
         let c = Config::load(None).expect("defaults load");
@@ -325,6 +361,22 @@ fn acme_mistakes_are_named() {
         "{top}[http]\nlisten = []\n{acme}challenge = \"http-01\"\n"
     ));
     assert!(err.contains("http"), "{err}");
+    // HTTP-01 is plain HTTP: an HTTPS listener cannot answer it...
+    let err = refused(&format!(
+        "{top}[http]\nlisten = []\ntls_listen = \"0.0.0.0:443\"\n{acme}challenge = \"http-01\"\n"
+    ));
+    assert!(err.contains("plain"), "{err}");
+    // ... but it answers TLS-ALPN-01 like imaps and submissions.
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "m.toml",
+            &format!(
+                "{top}[imaps]\nlisten = []\n[submissions]\nlisten = []\n[http]\ntls_listen = \"0.0.0.0:443\"\n{acme}"
+            ),
+        )?;
+        Config::load(Some(Path::new("m.toml"))).expect("tls-alpn-01 on the HTTPS listener");
+        Ok(())
+    });
 }
 
 #[test]

@@ -208,7 +208,8 @@ pub fn records(config: &Config, domain: &str, keys: &[mailroom_store::DkimKey]) 
     out.push(String::new());
     out.push(format!(
         "; MTA-STS (RFC 8461): senders fetch https://mta-sts.{domain}/.well-known/mta-sts.txt\n\
-         ; (mode {}); that name must reach the HTTP listener over HTTPS with a valid certificate.\n\
+         ; (mode {}); that name must reach [http] tls_listen (port 443) with a certificate\n\
+         ; valid for it (add it to acme.domains, or to your own certificate).\n\
          ; The id changes whenever the [mta_sts] policy does.",
         config.mta_sts.mode.as_str()
     ));

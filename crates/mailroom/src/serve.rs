@@ -71,6 +71,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let submissions = bind("submissions", &config.submissions.listen.0).await?;
     let lmtp = bind("lmtp", &config.lmtp.listen.0).await?;
     let http = bind("http", &config.http.listen.0).await?;
+    let https = bind("https", &config.http.tls_listen.0).await?;
 
     // One throttle for IMAP, submission and the portal: a guesser cannot switch
     // protocols. IMAP and SMTP get store handles that also take app passwords of
@@ -147,19 +148,28 @@ pub async fn serve(config: Config) -> Result<()> {
     }
 
     let mut readiness = Vec::new();
-    if !http.is_empty() {
+    if !http.is_empty() || !https.is_empty() {
         let token = admin_token(&config)?;
-        for listener in http {
-            let server = mailroom_web::WebServer::new(
+        let web_server = || {
+            mailroom_web::WebServer::new(
                 store.clone(),
                 config.clone(),
                 token.clone(),
                 config.test_mode.enabled,
             )
             .with_tls(tls.clone())
-            .with_throttle(throttle.clone());
+            .with_throttle(throttle.clone())
+        };
+        for listener in http {
+            let server = web_server();
             readiness.push(server.readiness());
             services.spawn(server.serve(listener, shutdown.clone()));
+        }
+        // The same routes over TLS, with the one certificate of the mail listeners.
+        for listener in https {
+            let server = web_server();
+            readiness.push(server.readiness());
+            services.spawn(server.serve_tls(listener, shutdown.clone()));
         }
     }
     // Every listener is bound and every service started.

@@ -384,6 +384,52 @@ fn http_is_ready_and_the_admin_token_is_generated_once() {
     assert!(http_get(http, "/api/v1/domains", Some(&token)).starts_with("HTTP/1.1 200"));
 }
 
+/// `[http] tls_listen`: `serve` puts the same routes behind HTTPS with the one
+/// certificate of the mail listeners (here the generated one for `hostname`).
+#[test]
+fn https_serves_the_mta_sts_policy_with_the_mail_certificate() {
+    use rustls_pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.toml"),
+        "data_dir = \"store\"\nhostname = \"mail.example.org\"\n[mta_sts]\nmode = \"enforce\"\n",
+    )
+    .unwrap();
+    let https = free_port();
+    let _server = start_server_with(
+        dir.path(),
+        &[("MAILROOM_HTTP__TLS_LISTEN", &format!("127.0.0.1:{https}"))],
+    );
+    mailroom_auth::install_crypto_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        rustls_pki_types::CertificateDer::pem_file_iter(dir.path().join("store/tls/cert.pem"))
+            .unwrap()
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("mail.example.org").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", https)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    write!(
+        tls,
+        "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.org\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = tls.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("version: STSv1\r\nmode: enforce\r\nmx: mail.example.org\r\n"),
+        "{answer}"
+    );
+}
+
 #[test]
 fn queue_commands_work_on_an_empty_queue() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,6 +16,7 @@
 mod body;
 mod connection;
 mod dsn;
+pub mod mta_sts;
 mod mx;
 mod relay;
 mod reply;

@@ -41,14 +41,17 @@ impl std::fmt::Display for LookupError {
 /// The future of one lookup.
 pub type Lookup<'a, T> = Pin<Box<dyn Future<Output = Result<T, LookupError>> + Send + 'a>>;
 
-/// The two questions direct delivery asks. Names are given without a trailing dot
-/// and are absolute (no search domains apply).
+/// The questions direct delivery asks. Names are given without a trailing dot and
+/// are absolute (no search domains apply).
 pub trait MxResolver: Send + Sync {
     /// The MX records of `domain` as (preference, exchange), the exchange without
     /// its trailing dot; the null MX of RFC 7505 (`0 .`) is `(0, "")`.
     fn mx<'a>(&'a self, domain: &'a str) -> Lookup<'a, Vec<(u16, String)>>;
     /// The addresses (A and AAAA) of `host`.
     fn addresses<'a>(&'a self, host: &'a str) -> Lookup<'a, Vec<IpAddr>>;
+    /// The TXT records of `name`, each one's strings joined (RFC 7208 §3.3 style):
+    /// the `_mta-sts` record of MTA-STS discovery (RFC 8461 §3.1).
+    fn txt<'a>(&'a self, name: &'a str) -> Lookup<'a, Vec<String>>;
 }
 
 /// DNS through hickory-resolver with the system's configuration (`/etc/resolv.conf`).
@@ -118,6 +121,29 @@ impl MxResolver for SystemResolver {
             Ok(lookup.iter().collect())
         })
     }
+
+    fn txt<'a>(&'a self, name: &'a str) -> Lookup<'a, Vec<String>> {
+        Box::pin(async move {
+            let lookup = self
+                .resolver
+                .txt_lookup(fqdn(name))
+                .await
+                .map_err(lookup_error)?;
+            Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|part| String::from_utf8_lossy(part))
+                            .collect::<String>(),
+                    ),
+                    _ => None,
+                })
+                .collect())
+        })
+    }
 }
 
 /// Answers from tables, for tests: MX records and addresses per name, and failures
@@ -138,6 +164,7 @@ type Answer<T> = Result<T, LookupError>;
 struct Tables {
     mx: HashMap<String, Answer<Vec<(u16, String)>>>,
     addresses: HashMap<String, Answer<Vec<IpAddr>>>,
+    txt: HashMap<String, Answer<Vec<String>>>,
 }
 
 fn key(name: &str) -> String {
@@ -177,6 +204,19 @@ impl StaticResolver {
         self
     }
 
+    /// Sets the TXT records of `name`.
+    pub fn set_txt(&self, name: &str, records: &[&str]) -> &Self {
+        let records = records.iter().map(|r| r.to_string()).collect();
+        self.tables().txt.insert(key(name), Ok(records));
+        self
+    }
+
+    /// Makes the TXT lookup of `name` fail with `error`.
+    pub fn set_txt_error(&self, name: &str, error: LookupError) -> &Self {
+        self.tables().txt.insert(key(name), Err(error));
+        self
+    }
+
     /// Makes the address lookup of `host` fail with `error`.
     pub fn set_addresses_error(&self, host: &str, error: LookupError) -> &Self {
         self.tables().addresses.insert(key(host), Err(error));
@@ -205,6 +245,17 @@ impl MxResolver for StaticResolver {
                 .cloned()
                 .unwrap_or(Err(LookupError::NoSuchDomain)),
         };
+        Box::pin(std::future::ready(answer))
+    }
+
+    /// An unknown name answers NXDOMAIN: no MTA-STS record, as for most domains.
+    fn txt<'a>(&'a self, name: &'a str) -> Lookup<'a, Vec<String>> {
+        let answer = self
+            .tables()
+            .txt
+            .get(&key(name))
+            .cloned()
+            .unwrap_or(Err(LookupError::NoSuchDomain));
         Box::pin(std::future::ready(answer))
     }
 }
@@ -244,6 +295,23 @@ mod tests {
             Err(LookupError::Temporary(_))
         ));
         assert_eq!(r.addresses("192.0.2.1").await, Ok(vec![ip]));
+        r.set_txt("_mta-sts.example.org", &["v=STSv1; id=1"])
+            .set_txt_error(
+                "_mta-sts.flaky.test",
+                LookupError::Temporary("SERVFAIL".into()),
+            );
+        assert_eq!(
+            r.txt("_mta-sts.EXAMPLE.org.").await,
+            Ok(vec!["v=STSv1; id=1".to_string()])
+        );
+        assert_eq!(
+            r.txt("_mta-sts.nowhere.test").await,
+            Err(LookupError::NoSuchDomain)
+        );
+        assert!(matches!(
+            r.txt("_mta-sts.flaky.test").await,
+            Err(LookupError::Temporary(_))
+        ));
         // Clones share the tables.
         r.clone().set_mx("flaky.test", &[(0, ".")]);
         assert_eq!(r.mx("flaky.test").await, Ok(vec![(0, String::new())]));

@@ -4,6 +4,14 @@
 //! destination. MX and address lookups go through [`MxResolver`] (the resolver of
 //! `[dns]` unless [`RelayWorker::with_resolver`] gives another).
 //!
+//! Direct delivery honours recipient domains' MTA-STS policies (RFC 8461, see
+//! [`crate::mta_sts`], `[relay] mta_sts`): under `enforce`, only MX hosts the policy
+//! lists are tried, only over STARTTLS with a certificate valid for the MX host name
+//! (webpki roots plus `[relay] tls_ca`); anything else is a temporary failure of
+//! that host, and once the queue gives up the bounce says `5.7.x`. Under `testing`
+//! mail goes as before and what enforce would refuse is logged. A smarthost is the
+//! operator's choice of next hop: no policy applies to it.
+//!
 //! A temporary failure (4xx, no connection) keeps the recipient queued, retried after
 //! `[queue] retry_after`, doubling up to `max_retry_interval`; a permanent failure
 //! (5xx) or a message older than `expire_after` ends it with a DSN (RFC 3464) to the
@@ -18,7 +26,7 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mailroom_config::{Config, RelayTls};
@@ -27,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::dsn::{self, FailedRecipient};
+use crate::mta_sts::{self, Mode, MtaSts, Policy, PolicyFetcher};
 use crate::mx::{LookupError, MxResolver, SystemResolver};
 
 /// How long a claimed message is held by this worker before another may take it.
@@ -49,6 +58,9 @@ const MX_PORT: u16 = 25;
 /// one attempt for long; at [`SMTP_TIMEOUT`] each, the attempt ends within the
 /// [`LEASE`].
 const MAX_ADDRESSES: usize = 5;
+/// Metric: what an MTA-STS policy refused (or, in `testing` mode, would have),
+/// labels `mode` and `reason` = `mx_not_listed`, `no_starttls`, `tls_failed`.
+const MTA_STS_REFUSALS_TOTAL: &str = "mailroom_relay_mta_sts_refusals_total";
 
 /// The outbound queue worker.
 #[derive(Clone)]
@@ -61,6 +73,13 @@ pub struct RelayWorker {
     mx_port: u16,
     /// [`ATTEMPT_LIMIT`], shorter in tests.
     attempt_limit: Duration,
+    /// MTA-STS policies of recipient domains (direct delivery with `[relay]
+    /// mta_sts`); set up by [`RelayWorker::run`].
+    mta_sts: Option<Arc<MtaSts>>,
+    /// The port MTA-STS policy hosts are reached on: 443, another one in tests.
+    mta_sts_port: u16,
+    /// The certificates of `[relay] tls_ca`, trusted beside the webpki roots.
+    extra_roots: Arc<Vec<rustls_pki_types::CertificateDer<'static>>>,
 }
 
 /// Where a group of recipients goes.
@@ -84,6 +103,40 @@ enum SendResult {
     Delivered(String),
     Temporary(String),
     Permanent(String),
+    /// The recipient domain's MTA-STS policy (enforce) allowed no delivery: a
+    /// temporary failure, which bounces with `status` (`5.7.x`) when the queue
+    /// gives up.
+    PolicyRefused {
+        status: &'static str,
+        reason: String,
+    },
+}
+
+/// Why an MTA-STS policy refuses a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    MxNotListed,
+    NoStarttls,
+    TlsFailed,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::MxNotListed => "mx_not_listed",
+            Refusal::NoStarttls => "no_starttls",
+            Refusal::TlsFailed => "tls_failed",
+        }
+    }
+
+    /// The enhanced status code (RFC 3463, RFC 5248) of the bounce: `5.7.10`
+    /// encryption needed; `5.7.5` the peer could not be authenticated.
+    fn status(self) -> &'static str {
+        match self {
+            Refusal::NoStarttls => "5.7.10",
+            Refusal::MxNotListed | Refusal::TlsFailed => "5.7.5",
+        }
+    }
 }
 
 fn unix_now() -> i64 {
@@ -98,7 +151,17 @@ impl RelayWorker {
             resolver: None,
             mx_port: MX_PORT,
             attempt_limit: ATTEMPT_LIMIT,
+            mta_sts: None,
+            mta_sts_port: mta_sts::HTTPS_PORT,
+            extra_roots: Arc::default(),
         }
+    }
+
+    /// Fetches MTA-STS policies from port `port` instead of 443: for tests, whose
+    /// policy hosts listen on ephemeral ports.
+    pub fn with_mta_sts_port(mut self, port: u16) -> Self {
+        self.mta_sts_port = port;
+        self
     }
 
     /// Resolves recipient domains with `resolver` instead of the resolver of `[dns]`
@@ -133,9 +196,32 @@ impl RelayWorker {
                 }
             }
         }
+        if let Some(path) = &self.config.relay.tls_ca {
+            self.extra_roots = Arc::new(load_certificates(path)?);
+        }
+        if self.config.relay.host.is_none()
+            && self.config.relay.mta_sts
+            && let Some(resolver) = &self.resolver
+        {
+            let tls = mta_sts::client_config(&self.extra_roots).map_err(std::io::Error::other)?;
+            let fetcher = PolicyFetcher::new(
+                resolver.clone(),
+                tls,
+                self.mta_sts_port,
+                self.config.relay.mta_sts_timeout,
+            );
+            self.mta_sts = Some(Arc::new(MtaSts::new(
+                self.store.clone(),
+                resolver.clone(),
+                fetcher,
+            )));
+        }
         match &self.config.relay.host {
             Some(host) => info!(%host, "relay worker started (smarthost)"),
-            None => info!("relay worker started (direct delivery to MX)"),
+            None => info!(
+                mta_sts = self.mta_sts.is_some(),
+                "relay worker started (direct delivery to MX)"
+            ),
         }
         loop {
             if shutdown.is_cancelled() {
@@ -194,6 +280,9 @@ impl RelayWorker {
         let queue = &self.config.queue;
         let delay = backoff(queue.retry_after, queue.max_retry_interval, entry.attempts);
         let mut attempt = QueueAttempt::default();
+        // Recipients an MTA-STS policy kept from delivery, with the status their
+        // bounce carries if the queue gives up now.
+        let mut refused_status: BTreeMap<String, &'static str> = BTreeMap::new();
         // The destinations are tried side by side, so a slow one does not use up the
         // attempt's time for the others; whatever has not answered by the limit is
         // deferred.
@@ -246,6 +335,13 @@ impl RelayWorker {
                             .deferred
                             .extend(recipients.into_iter().map(|r| (r, response.clone())));
                     }
+                    SendResult::PolicyRefused { status, reason } => {
+                        info!(queue_id = entry.id, %destination, rcpts = ?recipients, %reason, attempts = entry.attempts + 1, next_retry_in = %humantime_secs(delay), "refused by the MTA-STS policy; will retry");
+                        for r in recipients {
+                            refused_status.insert(r.clone(), status);
+                            attempt.deferred.push((r, reason.clone()));
+                        }
+                    }
                 }
             }
         }
@@ -280,12 +376,19 @@ impl RelayWorker {
             return;
         }
         if !failed.is_empty() {
-            self.bounce(&job, &failed).await;
+            self.bounce(&job, &failed, &refused_status).await;
         }
     }
 
-    /// Sends the DSN for `failed` recipients of `job` to its sender.
-    async fn bounce(&self, job: &QueueJob, failed: &[(String, String)]) {
+    /// Sends the DSN for `failed` recipients of `job` to its sender; `statuses`
+    /// gives the status of recipients whose failure is not told by its text (those
+    /// an MTA-STS policy kept from delivery).
+    async fn bounce(
+        &self,
+        job: &QueueJob,
+        failed: &[(String, String)],
+        statuses: &BTreeMap<String, &'static str>,
+    ) {
         let sender = job.entry.sender.as_str();
         if sender.is_empty() {
             info!(
@@ -298,14 +401,17 @@ impl RelayWorker {
             .iter()
             .map(|(address, diagnostic)| FailedRecipient {
                 address: address.clone(),
-                status: dsn::status_of(
-                    diagnostic,
-                    if diagnostic.starts_with("giving up") {
-                        "4.4.7"
-                    } else {
-                        "5.0.0"
-                    },
-                ),
+                status: match statuses.get(address) {
+                    Some(status) => status.to_string(),
+                    None => dsn::status_of(
+                        diagnostic,
+                        if diagnostic.starts_with("giving up") {
+                            "4.4.7"
+                        } else {
+                            "5.0.0"
+                        },
+                    ),
+                },
                 diagnostic: diagnostic.clone(),
             })
             .collect();
@@ -447,12 +553,29 @@ impl RelayWorker {
             Ok(hosts) => hosts,
             Err(result) => return result,
         };
+        // An address literal names no domain that could publish a policy.
+        let policy = match &self.mta_sts {
+            Some(mta_sts) if !domain.starts_with('[') => mta_sts.policy(domain).await,
+            _ => None,
+        };
         let mut last = None;
+        let mut refused = None;
         // Why hosts had no address; temporary when any lookup may succeed later.
         let mut unresolved = Vec::new();
         let mut unresolved_for_now = false;
         let mut tried = 0;
         'hosts: for host in &hosts {
+            if let Some(policy) = &policy
+                && !policy.allows(host)
+            {
+                let why = format!("MX host {host} is not listed (mx: {})", policy.mx_list());
+                if let Some(result) =
+                    self.policy_refusal(domain, policy, Refusal::MxNotListed, &why)
+                {
+                    refused = Some(result);
+                    continue;
+                }
+            }
             let addresses = match resolver.addresses(host).await {
                 Ok(addresses) if !addresses.is_empty() => addresses,
                 Ok(_) => {
@@ -470,14 +593,23 @@ impl RelayWorker {
                     break 'hosts;
                 }
                 tried += 1;
-                match self.send_to_exchanger(host, ip, envelope, raw).await {
+                let result = match &policy {
+                    Some(policy) => {
+                        self.send_under_policy(domain, policy, host, ip, envelope, raw)
+                            .await
+                    }
+                    None => self.send_to_exchanger(host, ip, envelope, raw).await,
+                };
+                match result {
                     result @ SendResult::Temporary(_) => last = Some(result),
+                    result @ SendResult::PolicyRefused { .. } => refused = Some(result),
                     other => return other,
                 }
             }
         }
-        if let Some(last) = last {
-            return last;
+        // What the policy refused says more than a host that was down.
+        if let Some(result) = refused.or(last) {
+            return result;
         }
         let why = unresolved.join("; ");
         if unresolved_for_now {
@@ -521,6 +653,89 @@ impl RelayWorker {
         result
     }
 
+    /// One SMTP transaction with `host` at `ip` for a domain with an MTA-STS
+    /// `policy` (RFC 8461 §4.2): STARTTLS required, the certificate valid for
+    /// `host` (webpki roots and `[relay] tls_ca`). Under `enforce` a failure of
+    /// either refuses the host; under `testing` it is logged and the message goes
+    /// the usual way (opportunistic TLS, plain text if need be).
+    async fn send_under_policy(
+        &self,
+        domain: &str,
+        policy: &Policy,
+        host: &str,
+        ip: IpAddr,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> SendResult {
+        let tls = match self.validated_tls(host) {
+            Ok(tls) => tls,
+            Err(error) => {
+                return SendResult::Temporary(format!("TLS setup failed: {error}"));
+            }
+        };
+        let outcome = self
+            .exchanger(ip, Tls::Required(tls))
+            .send_raw(envelope, raw)
+            .await;
+        let refusal = match &outcome {
+            Err(error) => tls_refusal(error),
+            Ok(_) => None,
+        };
+        let Some(refusal) = refusal else {
+            let result = classify(outcome);
+            log_try(&format!("{host} [{ip}] (MTA-STS)"), self.mx_port, &result);
+            return result;
+        };
+        let detail = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+        let why = match refusal {
+            Refusal::NoStarttls => format!("{host} [{ip}] offers no usable STARTTLS ({detail})"),
+            _ => format!("TLS with {host} [{ip}] failed: {detail}"),
+        };
+        match self.policy_refusal(domain, policy, refusal, &why) {
+            Some(result) => {
+                log_try(&format!("{host} [{ip}] (MTA-STS)"), self.mx_port, &result);
+                result
+            }
+            None => self.send_to_exchanger(host, ip, envelope, raw).await,
+        }
+    }
+
+    /// What `policy` makes of a `refusal`: the result to record under `enforce`;
+    /// `None` (go on as without a policy) under `testing`, after the log line.
+    fn policy_refusal(
+        &self,
+        domain: &str,
+        policy: &Policy,
+        refusal: Refusal,
+        why: &str,
+    ) -> Option<SendResult> {
+        let mode = policy.mode.as_str();
+        metrics::counter!(MTA_STS_REFUSALS_TOTAL, "mode" => mode, "reason" => refusal.label())
+            .increment(1);
+        if policy.mode == Mode::Enforce {
+            warn!(%domain, reason = refusal.label(), %why, "MTA-STS policy (enforce) refuses delivery");
+            let status = refusal.status();
+            let temporary = status.replacen('5', "4", 1);
+            Some(SendResult::PolicyRefused {
+                status,
+                reason: format!("{temporary} MTA-STS policy of {domain} (enforce): {why}"),
+            })
+        } else {
+            warn!(%domain, reason = refusal.label(), %why, "MTA-STS policy (testing): enforce would refuse this delivery; delivering anyway");
+            None
+        }
+    }
+
+    /// TLS parameters that accept only a certificate valid for `host` chaining to
+    /// the webpki roots or `[relay] tls_ca`.
+    fn validated_tls(&self, host: &str) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+        let mut builder = TlsParameters::builder(host.to_string());
+        for der in self.extra_roots.iter() {
+            builder = builder.add_root_certificate(Certificate::from_der(der.to_vec())?);
+        }
+        builder.build_rustls()
+    }
+
     /// A transport to the mail exchanger at `ip`.
     fn exchanger(&self, ip: IpAddr, tls: Tls) -> AsyncSmtpTransport<Tokio1Executor> {
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
@@ -542,11 +757,51 @@ impl RelayWorker {
     }
 }
 
+/// The certificates of a PEM file (`[relay] tls_ca`).
+fn load_certificates(
+    path: &std::path::Path,
+) -> std::io::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    use rustls_pki_types::pem::PemObject;
+    let bad = |e: &dyn std::fmt::Display| {
+        std::io::Error::other(format!(
+            "[relay] tls_ca {}: {e}; give a PEM file of CA certificates",
+            path.display()
+        ))
+    };
+    let certificates = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(&e))?;
+    if certificates.is_empty() {
+        return Err(bad(&"no certificate in it"));
+    }
+    Ok(certificates)
+}
+
+/// Whether a failed transaction with STARTTLS required failed for want of TLS:
+/// the server offers no STARTTLS or refuses it (454, RFC 3207), or the handshake
+/// or certificate check failed. Other replies and failures to connect at all are
+/// ordinary outcomes, `None`.
+fn tls_refusal(error: &lettre::transport::smtp::Error) -> Option<Refusal> {
+    if let Some(code) = error.status() {
+        return (code.to_string() == "454").then_some(Refusal::NoStarttls);
+    }
+    if error.is_client() {
+        // lettre's "STARTTLS is not supported on this server".
+        return Some(Refusal::NoStarttls);
+    }
+    if error.is_timeout() || !tls_may_have_failed(error) {
+        return None;
+    }
+    Some(Refusal::TlsFailed)
+}
+
 fn log_try(host: &str, port: u16, result: &SendResult) {
     let (outcome, response) = match result {
         SendResult::Delivered(r) => ("delivered", r),
         SendResult::Temporary(r) => ("temporary failure", r),
         SendResult::Permanent(r) => ("permanent failure", r),
+        SendResult::PolicyRefused { reason, .. } => ("refused by MTA-STS", reason),
     };
     info!(%host, port, outcome, %response, "SMTP attempt");
 }

@@ -19,7 +19,9 @@
 //! 408 a wait that timed out, 409 already exists or over quota, 503 not ready).
 //!
 //! The binary calls exactly [`WebServer::new`], [`WebServer::with_tls`],
-//! [`WebServer::readiness`] and [`WebServer::serve`].
+//! [`WebServer::readiness`], [`WebServer::serve`] (plain HTTP, `[http] listen`) and
+//! [`WebServer::serve_tls`] (HTTPS, `[http] tls_listen`: the same routes with the
+//! mail listeners' certificate; requests over it get `Secure` cookies).
 
 mod acme;
 mod api;
@@ -33,10 +35,13 @@ mod portal;
 mod state;
 mod test_api;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -149,6 +154,123 @@ impl WebServer {
         axum::serve(listener, service)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
+    }
+
+    /// Serves HTTPS on `listener` with the certificate of [`WebServer::with_tls`]
+    /// (the shared, hot-swapped one: ACME renewals and reloads apply; TLS-ALPN-01
+    /// validations are answered), until `shutdown` is cancelled. Handshakes run
+    /// beside the accept loop, each within [`HANDSHAKE_TIMEOUT`], at most
+    /// [`MAX_HANDSHAKES`] at once.
+    pub async fn serve_tls(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
+        let Some(tls) = self.tls.clone() else {
+            return Err(std::io::Error::other(
+                "HTTPS needs the server certificate (WebServer::with_tls)",
+            ));
+        };
+        let router = self
+            .router(shutdown.clone())
+            .layer(axum::Extension(ServedOverTls));
+        let local = listener.local_addr()?;
+        tracing::info!(addr = %local, test_mode = self.test_mode, "HTTPS listening");
+        let (connections, incoming) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(handshakes(
+            listener,
+            tls.acceptor(),
+            connections,
+            shutdown.clone(),
+        ));
+        let listener = TlsListener { incoming, local }.tap_io(|_| {});
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    }
+}
+
+/// Marks requests that came over [`WebServer::serve_tls`]: the portal's cookies
+/// get `Secure`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServedOverTls;
+
+/// How long a client may take to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once on one HTTPS listener; further connections wait
+/// in the kernel's backlog.
+pub const MAX_HANDSHAKES: usize = 256;
+
+type TlsConnection = (
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    SocketAddr,
+);
+
+/// The HTTPS listener as axum sees it: connections whose handshake is done.
+struct TlsListener {
+    incoming: tokio::sync::mpsc::Receiver<TlsConnection>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.incoming.recv().await {
+            Some(connection) => connection,
+            // The accept loop ended (shutdown): nothing more comes; axum's
+            // graceful shutdown ends the server.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// Accepts TCP connections and runs their handshakes side by side, so a client
+/// that stalls in its handshake holds no one else up; finished ones go to the
+/// server. Ends at shutdown or when the server is gone.
+async fn handshakes(
+    listener: tokio::net::TcpListener,
+    acceptor: mailroom_auth::Acceptor,
+    connections: tokio::sync::mpsc::Sender<TlsConnection>,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = connections.closed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, then go on.
+                    tracing::warn!(%error, "HTTPS accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (acceptor, connections) = (acceptor.clone(), connections.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => {
+                    let _ = connections.send((tls, peer)).await;
+                }
+                Ok(Err(error)) => {
+                    tracing::info!(%peer, %error, "HTTPS handshake failed");
+                }
+                Err(_) => tracing::info!(%peer, "HTTPS handshake timed out"),
+            }
+        });
     }
 }
 

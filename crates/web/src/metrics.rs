@@ -18,6 +18,8 @@
 //! | `mailroom_spam_scans_total` | counter | `action` = rspamd's (`no action`, `add header`, `rewrite subject`, `greylist`, `soft reject`, `reject`) | delivery, per message rspamd scanned |
 //! | `mailroom_spam_unscanned_total` | counter | `reason` = `timeout`, `unavailable`, `http_error`, `invalid_answer`, `too_large` | delivery, per message delivered unscanned |
 //! | `mailroom_spam_learned_total` | counter | `class` = `spam`, `ham`; `result` = `learned`, `already_learned`, `too_short`, `gone`, `refused`, `retry`, `given_up` | the learning worker, per attempt |
+//! | `mailroom_relay_mta_sts_fetches_total` | counter | `result` = `fetched`, `failed` | the relay, per MTA-STS policy fetch over HTTPS |
+//! | `mailroom_relay_mta_sts_refusals_total` | counter | `mode` = `enforce`, `testing`; `reason` = `mx_not_listed`, `no_starttls`, `tls_failed` | the relay, per MX host or connection a policy refused (under `testing`: would have) |
 //! | `mailroom_http_requests_total` | counter | `route` (the matched pattern, or `unmatched`), `status` | this crate |
 //! | `mailroom_queue_messages` | gauge | none | at scrape time, from the store |
 //! | `mailroom_store_database_bytes` | gauge | none | at scrape time: the SQLite file (page count x page size) |

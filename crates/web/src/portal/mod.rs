@@ -143,7 +143,8 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         // Without connection info (a router driven in-process) every visitor shares
         // one throttle record: stricter, never looser.
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let https = is_https(&state, request.headers(), request.uri());
+    let https = request.extensions().get::<crate::ServedOverTls>().is_some()
+        || is_https(&state, request.headers(), request.uri());
     let session = match session::current(&state, request.headers()).await {
         Ok(session) => session,
         Err(e) => return PortalError::from(e).into_response(),
