@@ -18,6 +18,9 @@ mod account;
 mod admin;
 mod layout;
 pub(crate) mod session;
+mod sso;
+
+pub(crate) use sso::router as sso_router;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
