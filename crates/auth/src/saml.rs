@@ -155,8 +155,9 @@ impl SamlServiceProvider {
         let sp = ServiceProviderBuilder::default()
             .entity_id(Some(entity_id.clone()))
             .metadata_url(Some(entity_id))
-            .acs_url(Some(acs_url))
-            .slo_url(None::<String>)
+            .acs_url(Some(acs_url.clone()))
+            // samael's metadata needs one; `metadata_xml` leaves it out again.
+            .slo_url(Some(acs_url.replace("/saml/acs", "/saml/slo")))
             .idp_metadata(idp)
             .allow_idp_initiated(false)
             .max_clock_skew(chrono_duration(skew))
