@@ -39,17 +39,14 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/saml/acs", post(acs))
 }
 
-fn sp(state: &AppState) -> Result<&Arc<SamlServiceProvider>, Response> {
-    state
-        .saml
-        .as_ref()
-        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
+/// The SP; the routes exist only when it does.
+fn sp(state: &AppState) -> Option<Arc<SamlServiceProvider>> {
+    state.saml.clone()
 }
 
 async fn metadata(State(state): State<AppState>) -> Response {
-    let sp = match sp(&state) {
-        Ok(sp) => sp,
-        Err(r) => return r,
+    let Some(sp) = sp(&state) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     match sp.metadata_xml() {
         Ok(xml) => (
@@ -65,9 +62,8 @@ async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 async fn login(State(state): State<AppState>) -> Response {
-    let sp = match sp(&state) {
-        Ok(sp) => sp,
-        Err(r) => return r,
+    let Some(sp) = sp(&state) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     match sp.start_login() {
         Ok(redirect) => {
@@ -87,9 +83,8 @@ async fn login(State(state): State<AppState>) -> Response {
 
 /// The assertion consumer: everything between the IdP's POST and the portal.
 async fn acs(State(state): State<AppState>, request: Request) -> Response {
-    let sp = match sp(&state) {
-        Ok(sp) => sp.clone(),
-        Err(r) => return r,
+    let Some(sp) = sp(&state) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let peer = request
         .extensions()
