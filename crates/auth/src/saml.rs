@@ -41,6 +41,9 @@ const ALLOWED_ALGORITHMS: [AllowedSignatureAlgorithm; 6] = [
     AllowedSignatureAlgorithm::EcdsaSha512,
 ];
 
+/// The NameID format of an email address (SAML core §8.3.2).
+const EMAIL_NAME_ID_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
 /// How long after the IdP issued a response we still take it (plus the clock skew).
 const MAX_ISSUE_DELAY: Duration = Duration::from_secs(90);
 
@@ -159,6 +162,13 @@ impl SamlServiceProvider {
             // samael's metadata needs one; `metadata_xml` leaves it out again.
             .slo_url(Some(acs_url.replace("/saml/acs", "/saml/slo")))
             .idp_metadata(idp)
+            // When the NameID is the address, ask for it in that format.
+            .authn_name_id_format(
+                config
+                    .email_attribute
+                    .is_none()
+                    .then(|| EMAIL_NAME_ID_FORMAT.to_string()),
+            )
             .allow_idp_initiated(false)
             .max_clock_skew(chrono_duration(skew))
             .max_issue_delay(chrono_duration(MAX_ISSUE_DELAY + skew))
