@@ -264,12 +264,23 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
-/// Asserts a refusal: 4xx, no session cookie, and the page says why in words.
-fn assert_refused(what: &str, (status, cookie, body): (StatusCode, Option<String>, String)) {
-    assert!(status.is_client_error(), "{what}: status {status}");
+/// Asserts a refusal: 403, no session cookie, and the page names the check that
+/// failed (`why`).
+fn assert_refused(
+    what: &str,
+    why: &str,
+    (status, cookie, body): (StatusCode, Option<String>, String),
+) {
+    assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {body}");
     assert!(cookie.is_none(), "{what}: a session was started");
-    assert!(body.contains("Start again"), "{what}: {body}");
+    assert!(
+        body.contains(why),
+        "{what}: the page does not say {why:?}: {body}"
+    );
 }
+
+const SIGNATURE: &str = "no valid signature by the identity provider";
+const UNKNOWN_REQUEST: &str = "does not match a sign-in started here";
 
 fn idp() -> Arc<TestIdp> {
     static IDP: std::sync::OnceLock<Arc<TestIdp>> = std::sync::OnceLock::new();
@@ -310,7 +321,7 @@ async fn tampered_assertion_is_refused() {
     let signed = idp.xml(&idp.response(&sp, &id, "mallory@example.org", &[]), true);
     let tampered = signed.replace("mallory@example.org", "alice@example.org");
     assert_ne!(signed, tampered);
-    assert_refused("tampered", sp.post(&tampered).await);
+    assert_refused("tampered", SIGNATURE, sp.post(&tampered).await);
     // The untouched response still works: the refusal did not use up the request.
     let (status, cookie, _) = sp.post(&signed).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -323,11 +334,23 @@ async fn unsigned_and_sha1_signed_responses_are_refused() {
     let sp = start(&idp).await;
     let id = sp.start_login().await;
     let response = idp.response(&sp, &id, "alice@example.org", &[]);
-    assert_refused("unsigned", sp.post(&idp.xml(&response, false)).await);
-    assert_refused("RSA-SHA1", sp.post(&idp.xml_sha1(&response)).await);
+    assert_refused(
+        "unsigned",
+        SIGNATURE,
+        sp.post(&idp.xml(&response, false)).await,
+    );
+    assert_refused(
+        "RSA-SHA1",
+        SIGNATURE,
+        sp.post(&idp.xml_sha1(&response)).await,
+    );
     // Signed by another key than the metadata's.
     let other = TestIdp::new();
-    assert_refused("other key", sp.post(&other.xml(&response, true)).await);
+    assert_refused(
+        "other key",
+        SIGNATURE,
+        sp.post(&other.xml(&response, true)).await,
+    );
 }
 
 #[tokio::test]
@@ -345,7 +368,11 @@ async fn wrong_audience_is_refused() {
         .as_mut()
         .unwrap()[0]
         .audience = vec!["https://other-sp.test/metadata".into()];
-    assert_refused("wrong audience", sp.post(&idp.xml(&response, true)).await);
+    assert_refused(
+        "wrong audience",
+        "(audience)",
+        sp.post(&idp.xml(&response, true)).await,
+    );
 }
 
 #[tokio::test]
@@ -357,6 +384,7 @@ async fn wrong_destination_is_refused() {
     response.destination = Some("https://other-sp.test/saml/acs".into());
     assert_refused(
         "wrong destination",
+        "(destination)",
         sp.post(&idp.xml(&response, true)).await,
     );
     // The assertion's Recipient is held to the ACS URL as well.
@@ -373,7 +401,11 @@ async fn wrong_destination_is_refused() {
         .as_mut()
         .unwrap()
         .recipient = Some("https://other-sp.test/saml/acs".into());
-    assert_refused("wrong recipient", sp.post(&idp.xml(&response, true)).await);
+    assert_refused(
+        "wrong recipient",
+        "(destination)",
+        sp.post(&idp.xml(&response, true)).await,
+    );
 }
 
 #[tokio::test]
@@ -392,12 +424,20 @@ async fn expired_and_not_yet_valid_assertions_are_refused() {
         .as_mut()
         .unwrap()
         .not_on_or_after = Some(now - chrono::Duration::minutes(5));
-    assert_refused("expired", sp.post(&idp.xml(&response, true)).await);
+    assert_refused(
+        "expired",
+        "refused: expired",
+        sp.post(&idp.xml(&response, true)).await,
+    );
     // Issued long ago.
     let mut response = idp.response(&sp, &id, "alice@example.org", &[]);
     response.issue_instant = now - chrono::Duration::hours(1);
     response.assertion.as_mut().unwrap().issue_instant = now - chrono::Duration::hours(1);
-    assert_refused("issued long ago", sp.post(&idp.xml(&response, true)).await);
+    assert_refused(
+        "issued long ago",
+        "refused: expired",
+        sp.post(&idp.xml(&response, true)).await,
+    );
     // Not valid for another ten minutes.
     let mut response = idp.response(&sp, &id, "alice@example.org", &[]);
     response
@@ -408,7 +448,11 @@ async fn expired_and_not_yet_valid_assertions_are_refused() {
         .as_mut()
         .unwrap()
         .not_before = Some(now + chrono::Duration::minutes(10));
-    assert_refused("not yet valid", sp.post(&idp.xml(&response, true)).await);
+    assert_refused(
+        "not yet valid",
+        "not valid yet",
+        sp.post(&idp.xml(&response, true)).await,
+    );
     // Within the skew it is taken.
     let mut response = idp.response(&sp, &id, "alice@example.org", &[]);
     response
@@ -435,7 +479,7 @@ async fn replayed_and_unrequested_responses_are_refused() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(cookie.is_some());
     // The same response again: its request was answered.
-    assert_refused("replayed response", sp.post(&signed).await);
+    assert_refused("replayed response", UNKNOWN_REQUEST, sp.post(&signed).await);
     // A new sign-in answered with the assertion ID already used: the replay cache.
     let id2 = sp.start_login().await;
     let mut again = idp.response(&sp, &id2, "alice@example.org", &[]);
@@ -446,7 +490,11 @@ async fn replayed_and_unrequested_responses_are_refused() {
     assert!(body.contains("already used"), "{body}");
     // IdP-initiated (a request we never issued).
     let unrequested = idp.response(&sp, "_never-issued", "alice@example.org", &[]);
-    assert_refused("unrequested", sp.post(&idp.xml(&unrequested, true)).await);
+    assert_refused(
+        "unrequested",
+        UNKNOWN_REQUEST,
+        sp.post(&idp.xml(&unrequested, true)).await,
+    );
     // Not base64 / not XML.
     let answer = sp
         .client

@@ -63,12 +63,44 @@ pub enum SamlError {
     #[error("SAML response answers no sign-in we started (InResponseTo {0:?})")]
     UnknownRequest(String),
     /// The signature, a condition, the audience, the destination, ... failed.
-    #[error("SAML response refused: {0}")]
-    Refused(String),
+    #[error("SAML response refused ({check}): {detail}")]
+    Refused { check: Check, detail: String },
     #[error("SAML assertion {0:?} was already used")]
     Replayed(String),
     #[error("SAML assertion names no usable email address ({0})")]
     NoAddress(String),
+}
+
+/// Which check refused a response, in words a user can pass on to an administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Signature,
+    Audience,
+    Destination,
+    Expired,
+    NotYetValid,
+    Issuer,
+    IdpStatus,
+    Request,
+    Content,
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Check::Signature => {
+                "no valid signature by the identity provider (RSA-SHA256 or stronger)"
+            }
+            Check::Audience => "meant for another service (audience)",
+            Check::Destination => "addressed to another URL (destination)",
+            Check::Expired => "expired",
+            Check::NotYetValid => "not valid yet (are the clocks right?)",
+            Check::Issuer => "issued by another identity provider",
+            Check::IdpStatus => "the identity provider reported a failure",
+            Check::Request => "answers another sign-in",
+            Check::Content => "incomplete (no bearer subject confirmation)",
+        })
+    }
 }
 
 /// Who the IdP says signed in.
@@ -296,7 +328,10 @@ impl SamlServiceProvider {
         let assertion = self
             .sp
             .parse_xml_response(&xml, Some(&[request_id.as_str()]))
-            .map_err(|e| SamlError::Refused(describe_samael_error(&e)))?;
+            .map_err(|e| SamlError::Refused {
+                check: check_of(&e),
+                detail: e.to_string(),
+            })?;
         let expires = assertion_expiry(&assertion, self.request_ttl) + self.clock_skew;
         {
             let mut replay = self
@@ -402,14 +437,29 @@ fn assertion_expiry(assertion: &Assertion, fallback: Duration) -> Instant {
     Instant::now() + left
 }
 
-/// samael's error, for the log and the user: what failed, without its Debug dump.
-fn describe_samael_error(e: &samael::service_provider::Error) -> String {
+/// Which check a samael error is.
+fn check_of(e: &samael::service_provider::Error) -> Check {
     use samael::service_provider::Error as E;
     match e {
-        E::FailedToValidateSignature => {
-            "no valid signature by the IdP's certificate (RSA-SHA256 or stronger) on the response or its assertion".into()
+        E::FailedToValidateSignature | E::CryptoXmlError(_) | E::CryptoProviderError(_) => {
+            Check::Signature
         }
-        other => other.to_string(),
+        E::AssertionConditionAudienceRestrictionFailed { .. } => Check::Audience,
+        E::DestinationValidationError { .. } | E::AssertionRecipientMismatch { .. } => {
+            Check::Destination
+        }
+        E::AssertionExpired { .. }
+        | E::ResponseExpired { .. }
+        | E::AssertionConditionExpired { .. }
+        | E::AssertionSubjectConfirmationExpired { .. } => Check::Expired,
+        E::AssertionConditionExpiredBefore { .. }
+        | E::AssertionSubjectConfirmationExpiredBefore { .. } => Check::NotYetValid,
+        E::AssertionIssuerMismatch { .. } | E::ResponseIssuerMismatch { .. } => Check::Issuer,
+        E::ResponseBadStatusCode { .. } => Check::IdpStatus,
+        E::AssertionInResponseToInvalid { .. } | E::ResponseInResponseToInvalid { .. } => {
+            Check::Request
+        }
+        _ => Check::Content,
     }
 }
 

@@ -140,6 +140,15 @@ async fn acs(State(state): State<AppState>, request: Request) -> Response {
 }
 
 fn refused(e: &SamlError) -> Response {
+    if let SamlError::Refused { check, .. } = e {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "The answer of your identity provider was refused: {check}. Start again from the sign-in page; if it keeps failing, ask your administrator."
+            ),
+            None,
+        );
+    }
     let (status, message) = match e {
         SamlError::Malformed(_) => (
             StatusCode::BAD_REQUEST,
@@ -159,7 +168,7 @@ fn refused(e: &SamlError) -> Response {
         ),
         _ => (
             StatusCode::FORBIDDEN,
-            "The answer of your identity provider was refused (signature, audience, destination or validity). Start again from the sign-in page; if it keeps failing, ask your administrator.",
+            "The answer of your identity provider was refused. Start again from the sign-in page; if it keeps failing, ask your administrator.",
         ),
     };
     error_page(status, message, None)
