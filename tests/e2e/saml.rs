@@ -645,3 +645,30 @@ async fn idp_metadata_without_a_signing_certificate_is_refused() {
         .to_string();
     assert!(error.contains("signing certificate"), "{error}");
 }
+
+/// Sign-ins at the same time: each XML signature check runs on its own blocking
+/// thread through libxmlsec1; all succeed, none is mixed up with another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sign_ins_each_get_their_own_session() {
+    let idp = idp();
+    let sp = Arc::new(start(&idp).await);
+    let users: Vec<String> = (0..8).map(|i| format!("user{i}@jit.example.org")).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for user in users.clone() {
+        let (sp, idp) = (sp.clone(), idp.clone());
+        tasks.spawn(async move {
+            let id = sp.start_login().await;
+            let xml = idp.xml(&idp.response(&sp, &id, &user, &[]), true);
+            let (status, cookie, _) = sp.post(&xml).await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{user}");
+            let (_, page) = sp.overview(&cookie.unwrap()).await;
+            assert!(page.contains(&user), "{user}'s session shows another user");
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    for user in users {
+        assert!(sp.server.store.account(&user).await.unwrap().is_some());
+    }
+}
