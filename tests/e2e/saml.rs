@@ -505,6 +505,9 @@ async fn replayed_and_unrequested_responses_are_refused() {
         .await
         .unwrap();
     assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    // The SAML pages carry the portal's protective headers.
+    assert_eq!(answer.headers()["x-frame-options"], "DENY");
+    assert_eq!(answer.headers()["cache-control"], "no-store");
 }
 
 #[tokio::test]

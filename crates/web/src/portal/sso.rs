@@ -37,6 +37,9 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/saml/metadata", get(metadata))
         .route(LOGIN_PATH, get(login))
         .route("/saml/acs", post(acs))
+        .layer(axum::middleware::map_response(
+            |response: Response| async move { super::with_security_headers(response) },
+        ))
 }
 
 /// The SP; the routes exist only when it does.
