@@ -7,6 +7,7 @@
 //! anything binds a socket.
 
 mod mta_sts;
+mod saml;
 mod size;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use mta_sts::{MtaStsConfig, MtaStsMode};
+pub use saml::SamlConfig;
 pub use size::ByteSize;
 
 /// The name of the file read from the working directory when no `--config` is given.
@@ -175,6 +177,8 @@ pub struct Config {
     pub dns: DnsConfig,
     pub inbound: InboundConfig,
     pub spam: SpamConfig,
+    /// Single sign-on to the portal through a SAML 2.0 identity provider.
+    pub saml: SamlConfig,
 }
 
 /// Spam filtering by rspamd (its HTTP protocol): every message accepted on the MX
@@ -680,6 +684,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             inbound: InboundConfig::default(),
             spam: SpamConfig::default(),
+            saml: SamlConfig::default(),
         }
     }
 }
@@ -788,7 +793,8 @@ impl Config {
     }
 
     /// Checks that cross keys.
-    fn checked(self) -> Result<Config, ConfigError> {
+    fn checked(mut self) -> Result<Config, ConfigError> {
+        self.saml.check().map_err(ConfigError::Check)?;
         if self.hostname.trim().is_empty() {
             return Err(ConfigError::Check("`hostname` must not be empty".into()));
         }

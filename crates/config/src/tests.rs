@@ -516,3 +516,91 @@ fn spam_urls_must_be_plain_http() {
         Ok(())
     });
 }
+
+#[test]
+fn saml_is_off_by_default_and_its_keys_load() {
+    Jail::expect_with(|jail| {
+        let c = Config::load(None).expect("defaults load");
+        assert!(!c.saml.enabled());
+        assert!(!c.saml.password_off_for("example.org"));
+        jail.create_file(
+            "mailroom.toml",
+            r#"
+            [saml]
+            idp_metadata = "idp.xml"
+            idp_name = "Example SSO"
+            base_url = "https://mail.example.org/"
+            domains = ["Example.ORG"]
+            jit_domains = "example.org, other.example"
+            admin_attribute = "groups"
+            admin_values = ["mail-admins"]
+            clock_skew = "2m"
+            "#,
+        )?;
+        let c = Config::load(None).expect("loads");
+        assert!(c.saml.enabled());
+        assert_eq!(c.saml.domains, ["example.org"]);
+        assert_eq!(c.saml.jit_domains, ["example.org", "other.example"]);
+        assert!(c.saml.password_off_for("EXAMPLE.org"));
+        assert!(!c.saml.password_off_for("other.example"));
+        assert_eq!(
+            c.saml.acs_url().as_deref(),
+            Some("https://mail.example.org/saml/acs")
+        );
+        assert_eq!(
+            c.saml.sp_entity_id().as_deref(),
+            Some("https://mail.example.org/saml/metadata")
+        );
+        assert_eq!(c.saml.clock_skew, Duration::from_secs(120));
+        jail.set_env("MAILROOM_SAML__ALLOW_PASSWORD", "true");
+        let c = Config::load(None).expect("loads");
+        assert!(!c.saml.password_off_for("example.org"));
+        Ok(())
+    });
+}
+
+#[test]
+fn saml_mistakes_are_named() {
+    Jail::expect_with(|jail| {
+        jail.set_env("MAILROOM_SAML__IDP_METADATA", "idp.xml");
+        let err = Config::load(None).expect_err("no base_url").to_string();
+        assert!(err.contains("saml.base_url"), "{err}");
+        jail.set_env("MAILROOM_SAML__BASE_URL", "mail.example.org");
+        let err = Config::load(None).expect_err("not a URL").to_string();
+        assert!(err.contains("saml.base_url"), "{err}");
+        jail.set_env("MAILROOM_SAML__BASE_URL", "https://mail.example.org");
+        Config::load(None).expect("loads");
+        for (key, value, named) in [
+            (
+                "MAILROOM_SAML__DOMAINS",
+                "alice@example.org",
+                "saml.domains",
+            ),
+            (
+                "MAILROOM_SAML__ADMIN_ATTRIBUTE",
+                "groups",
+                "saml.admin_values",
+            ),
+            ("MAILROOM_SAML__CLOCK_SKEW", "1h", "saml.clock_skew"),
+            ("MAILROOM_SAML__REQUEST_TTL", "0s", "saml.request_ttl"),
+            (
+                "MAILROOM_SAML__REPLAY_CACHE_SIZE",
+                "0",
+                "saml.replay_cache_size",
+            ),
+            (
+                "MAILROOM_SAML__MAX_RESPONSE_SIZE",
+                "1K",
+                "saml.max_response_size",
+            ),
+        ] {
+            jail.set_env(key, value);
+            let err = Config::load(None).expect_err(key).to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+            jail.clear_env();
+            jail.set_env("MAILROOM_SAML__IDP_METADATA", "idp.xml");
+            jail.set_env("MAILROOM_SAML__BASE_URL", "https://mail.example.org");
+        }
+        Ok(())
+    });
+}

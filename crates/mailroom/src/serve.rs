@@ -77,13 +77,31 @@ pub async fn serve(config: Config) -> Result<()> {
     // protocols. IMAP and SMTP get store handles that also take app passwords of
     // their scope (`Store::for_logins`).
     let throttle = Arc::new(LoginThrottle::new(&config.auth));
+    // SAML single sign-on: bad IdP metadata stops the start here. Users of its
+    // domains log in to IMAP and SMTP with app passwords only.
+    let saml = mailroom_auth::SamlServiceProvider::from_config(&config.saml)
+        .context("single sign-on ([saml])")?
+        .map(Arc::new);
+    let password_off = if config.saml.enabled() && !config.saml.allow_password {
+        config.saml.domains.clone()
+    } else {
+        Vec::new()
+    };
+    if let Some(sp) = &saml {
+        tracing::info!(idp = sp.idp_entity_id(), domains = ?config.saml.domains, "SAML single sign-on on");
+    }
 
     let shutdown = CancellationToken::new();
     let mut services = JoinSet::new();
     let imap_server = || {
-        mailroom_imap::ImapServer::new(store.for_logins(LoginService::Imap), config.clone())
-            .with_tls(tls.clone())
-            .with_throttle(throttle.clone())
+        mailroom_imap::ImapServer::new(
+            store
+                .for_logins(LoginService::Imap)
+                .without_password_logins_for(&password_off),
+            config.clone(),
+        )
+        .with_tls(tls.clone())
+        .with_throttle(throttle.clone())
     };
     for listener in imap {
         services.spawn(imap_server().serve(listener, shutdown.clone()));
@@ -92,9 +110,15 @@ pub async fn serve(config: Config) -> Result<()> {
         services.spawn(imap_server().serve_tls(listener, shutdown.clone()));
     }
     let smtp_server = |mode| {
-        mailroom_smtp::SmtpServer::new(store.for_logins(LoginService::Smtp), config.clone(), mode)
-            .with_tls(tls.clone())
-            .with_throttle(throttle.clone())
+        mailroom_smtp::SmtpServer::new(
+            store
+                .for_logins(LoginService::Smtp)
+                .without_password_logins_for(&password_off),
+            config.clone(),
+            mode,
+        )
+        .with_tls(tls.clone())
+        .with_throttle(throttle.clone())
     };
     // One inbound pipeline (one DNS resolver and its caches) for MX and LMTP.
     let inbound = mailroom_delivery::Inbound::new(config.clone())
@@ -151,14 +175,18 @@ pub async fn serve(config: Config) -> Result<()> {
     if !http.is_empty() || !https.is_empty() {
         let token = admin_token(&config)?;
         let web_server = || {
-            mailroom_web::WebServer::new(
+            let server = mailroom_web::WebServer::new(
                 store.clone(),
                 config.clone(),
                 token.clone(),
                 config.test_mode.enabled,
             )
             .with_tls(tls.clone())
-            .with_throttle(throttle.clone())
+            .with_throttle(throttle.clone());
+            match &saml {
+                Some(sp) => server.with_saml(sp.clone()),
+                None => server,
+            }
         };
         for listener in http {
             let server = web_server();

@@ -454,6 +454,14 @@ impl Store {
             None => (None, decoy_hash().to_string()),
         };
         let password = password.to_string();
+        if let (Some(account), Some(service)) = (&account, self.logins)
+            && self.password_login_off(&account.address)
+        {
+            // Single sign-on domain: app passwords only.
+            return self
+                .authenticate_app_password(Some(account.clone()), &password, service)
+                .await;
+        }
         // At most one check per core at a time: each takes ~19 MiB of argon2 memory
         // from the pool, and a burst of logins (clients reconnecting after a restart)
         // would otherwise allocate one buffer per login.
@@ -491,6 +499,7 @@ impl Store {
         .bind(address.trim())
         .fetch_optional(&self.read)
         .await?;
+        let row = row.filter(|row| !self.password_login_off(row.get::<&str, _>("address")));
         Ok(row.map(|row| {
             let creds = ScramCredentials {
                 salt: row.get("scram_salt"),

@@ -108,6 +108,9 @@ pub struct Store {
     /// The service whose logins this handle checks (see [`Store::for_logins`]); None
     /// takes account passwords only.
     logins: Option<LoginService>,
+    /// Domains whose users sign in through SAML: a login handle takes only their app
+    /// passwords (see [`Store::without_password_logins_for`]). Lower-case.
+    password_off: Arc<[String]>,
     /// Set by the spam learning worker: COPY/MOVE into or out of Junk record
     /// training requests (see `spam_training.rs`).
     spam_training: Arc<AtomicBool>,
@@ -140,6 +143,7 @@ impl Store {
             changes,
             path,
             logins: None,
+            password_off: Arc::from(Vec::new()),
             spam_training: Arc::new(AtomicBool::new(false)),
         })
     }

@@ -151,6 +151,29 @@ impl Store {
         store
     }
 
+    /// This login handle, refusing the account password (and SCRAM, which is derived
+    /// from it) of users of `domains`: with single sign-on their mail clients use app
+    /// passwords only. Only handles made by [`Store::for_logins`] are affected.
+    pub fn without_password_logins_for(&self, domains: &[String]) -> Store {
+        let mut store = self.clone();
+        store.password_off = domains
+            .iter()
+            .map(|d| d.trim().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .into();
+        store
+    }
+
+    /// Whether this login handle refuses the account password of `address`.
+    pub(crate) fn password_login_off(&self, address: &str) -> bool {
+        self.logins.is_some()
+            && address.rsplit_once('@').is_some_and(|(_, domain)| {
+                self.password_off
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(domain))
+            })
+    }
+
     /// Second step of [`Store::authenticate`] once the account password did not
     /// match: the app passwords of the account that cover `service`.
     pub(crate) async fn authenticate_app_password(

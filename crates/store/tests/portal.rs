@@ -231,3 +231,64 @@ async fn web_sessions_expire_and_end() {
     store.delete_account("alice@example.org").await.unwrap();
     assert!(store.web_session(&live).await.unwrap().is_none());
 }
+
+/// Single sign-on domains: login handles refuse the account password (and SCRAM,
+/// derived from it) and take app passwords; other domains keep passwords.
+#[tokio::test]
+async fn sso_domains_log_in_with_app_passwords_only() {
+    let (_dir, store) = open().await;
+    let alice = with_user(&store, "alice@example.org").await;
+    with_user(&store, "carol@other.example").await;
+    let (_, secret) = store
+        .create_app_password(alice.id, "phone", AppPasswordScope::Both)
+        .await
+        .expect("create");
+    let sso = vec!["Example.org".to_string()];
+    let imap = store
+        .for_logins(LoginService::Imap)
+        .without_password_logins_for(&sso);
+    let smtp = store
+        .for_logins(LoginService::Smtp)
+        .without_password_logins_for(&sso);
+    for handle in [&imap, &smtp] {
+        assert!(
+            handle
+                .authenticate("alice@example.org", "secret")
+                .await
+                .expect("query")
+                .is_none(),
+            "the account password is refused"
+        );
+        assert!(
+            handle
+                .authenticate("ALICE@example.org", &secret)
+                .await
+                .expect("query")
+                .is_some(),
+            "the app password is taken"
+        );
+        assert!(
+            handle
+                .scram_credentials("alice@example.org")
+                .await
+                .expect("query")
+                .is_none(),
+            "no SCRAM for an SSO user"
+        );
+        assert!(
+            handle
+                .authenticate("carol@other.example", "secret")
+                .await
+                .expect("query")
+                .is_some(),
+            "other domains keep their passwords"
+        );
+        assert!(
+            handle
+                .scram_credentials("carol@other.example")
+                .await
+                .expect("query")
+                .is_some()
+        );
+    }
+}

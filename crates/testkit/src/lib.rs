@@ -40,6 +40,8 @@ pub enum Error {
     Smtp(String),
     #[error("imap: {0}")]
     Imap(String),
+    #[error("saml: {0}")]
+    Saml(String),
     #[error("timed out waiting for {0}")]
     Timeout(String),
 }
@@ -102,7 +104,19 @@ impl TestServer {
         config.smtp.listen = Listen(vec![smtp_addr]);
         config.imap.listen = Listen(vec![imap_addr]);
         config.http.listen = Listen(vec![http_addr]);
+        // SAML needs the URL the IdP posts to: the test server's own, unless set.
+        if config.saml.enabled() && config.saml.base_url.is_none() {
+            config.saml.base_url = Some(format!("http://{http_addr}"));
+        }
         let config = Arc::new(config);
+        let saml = mailroom_auth::SamlServiceProvider::from_config(&config.saml)
+            .map_err(|e| Error::Saml(e.to_string()))?
+            .map(Arc::new);
+        let password_off = if config.saml.enabled() && !config.saml.allow_password {
+            config.saml.domains.clone()
+        } else {
+            Vec::new()
+        };
 
         let mut options = StoreOptions::new(dir.path());
         options.synchronous = match config.store.synchronous {
@@ -114,7 +128,9 @@ impl TestServer {
         let mut services = JoinSet::new();
         services.spawn(
             mailroom_smtp::SmtpServer::new(
-                store.for_logins(mailroom_store::LoginService::Smtp),
+                store
+                    .for_logins(mailroom_store::LoginService::Smtp)
+                    .without_password_logins_for(&password_off),
                 config.clone(),
                 mailroom_smtp::Mode::Smtp,
             )
@@ -122,7 +138,9 @@ impl TestServer {
         );
         services.spawn(
             mailroom_imap::ImapServer::new(
-                store.for_logins(mailroom_store::LoginService::Imap),
+                store
+                    .for_logins(mailroom_store::LoginService::Imap)
+                    .without_password_logins_for(&password_off),
                 config.clone(),
             )
             .serve(imap, shutdown.clone()),
@@ -140,8 +158,11 @@ impl TestServer {
         }
         let admin_token = format!("testkit-{}", std::process::id());
         // The test API is served whatever `[test_mode]` says: test suites are its users.
-        let web =
+        let mut web =
             mailroom_web::WebServer::new(store.clone(), config.clone(), admin_token.clone(), true);
+        if let Some(sp) = saml {
+            web = web.with_saml(sp);
+        }
         web.readiness().set_ready(true);
         services.spawn(web.serve(http, shutdown.clone()));
         Ok(TestServer {

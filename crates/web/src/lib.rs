@@ -12,6 +12,7 @@
 //! | `/api/v1/...` | bearer token | domains, accounts, aliases, mailboxes, messages, queue |
 //! | `/api/v1/test/...` | bearer token | only in test mode: list, purge and wait for messages |
 //! | `/portal/...` | portal session | the web portal, see [`portal`] |
+//! | `/saml/metadata`, `/saml/login`, `POST /saml/acs` | SAML | single sign-on to the portal when `[saml]` is configured |
 //! | `/.well-known/autoconfig/mail/config-v1.1.xml`, `/mail/config-v1.1.xml`, `POST /autodiscover/autodiscover.xml` | none | client autoconfiguration, see [`autoconfig`] |
 //!
 //! Every error is JSON, `{"error": "what went wrong and what to do"}`, with the
@@ -77,6 +78,7 @@ pub struct WebServer {
     readiness: Readiness,
     tls: Option<mailroom_auth::TlsManager>,
     throttle: Arc<mailroom_auth::LoginThrottle>,
+    saml: Option<Arc<mailroom_auth::SamlServiceProvider>>,
 }
 
 impl WebServer {
@@ -100,6 +102,7 @@ impl WebServer {
             readiness: Readiness::default(),
             tls: None,
             throttle,
+            saml: None,
         }
     }
 
@@ -107,6 +110,13 @@ impl WebServer {
     /// challenges are answered from it.
     pub fn with_tls(mut self, tls: mailroom_auth::TlsManager) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// SAML single sign-on to the portal (`/saml/...`), built by the caller from
+    /// `[saml]` so that bad IdP metadata stops the server at start.
+    pub fn with_saml(mut self, saml: Arc<mailroom_auth::SamlServiceProvider>) -> Self {
+        self.saml = Some(saml);
         self
     }
 
@@ -134,7 +144,8 @@ impl WebServer {
             shutdown,
             self.throttle.clone(),
         )
-        .with_tls(self.tls.clone());
+        .with_tls(self.tls.clone())
+        .with_saml(self.saml.clone());
         app(state)
     }
 
@@ -353,6 +364,7 @@ fn app(state: AppState) -> Router {
         )
         .merge(api_router)
         .merge(portal::router(&state))
+        .merge(portal::sso_router(&state))
         .merge(autoconfig::router())
         .route(
             "/",

@@ -24,6 +24,8 @@ pub(crate) struct AppState {
     pub tls: Option<mailroom_auth::TlsManager>,
     /// Failed portal sign-ins, shared with IMAP and SMTP logins.
     pub throttle: Arc<mailroom_auth::LoginThrottle>,
+    /// The SAML service provider, when `[saml]` is configured.
+    pub saml: Option<Arc<mailroom_auth::SamlServiceProvider>>,
 }
 
 impl AppState {
@@ -46,7 +48,13 @@ impl AppState {
             shutdown,
             tls: None,
             throttle,
+            saml: None,
         }
+    }
+
+    pub fn with_saml(mut self, saml: Option<Arc<mailroom_auth::SamlServiceProvider>>) -> Self {
+        self.saml = saml;
+        self
     }
 
     pub fn with_tls(mut self, tls: Option<mailroom_auth::TlsManager>) -> Self {

@@ -18,6 +18,9 @@ mod account;
 mod admin;
 mod layout;
 pub(crate) mod session;
+mod sso;
+
+pub(crate) use sso::router as sso_router;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -185,7 +188,12 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         peer,
         https,
     });
-    let mut response = next.run(request).await;
+    with_security_headers(next.run(request).await)
+}
+
+/// The headers every portal page carries (and the SAML pages: their errors are
+/// portal pages): no caching, no framing, no sniffing, a strict CSP.
+pub(crate) fn with_security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CACHE_CONTROL, "no-store"),

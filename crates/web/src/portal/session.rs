@@ -83,13 +83,29 @@ pub(crate) async fn start_session(
     Ok(set_cookie(SESSION_COOKIE, &token, ttl, https))
 }
 
-fn sign_in_form(csrf: &str, address: &str, notice: Option<Notice>) -> maud::Markup {
+/// The name on the single sign-on button, when SAML is configured.
+fn sso_name(state: &AppState) -> Option<&str> {
+    state.saml.as_ref().map(|sp| sp.idp_name())
+}
+
+fn sign_in_form(
+    csrf: &str,
+    address: &str,
+    notice: Option<Notice>,
+    sso: Option<&str>,
+) -> maud::Markup {
     page(
         "Sign in",
         None,
         notice,
         html! {
             h1 { "Sign in to your mail" }
+            @if let Some(name) = sso {
+                p.card {
+                    a.button #sso href=(super::sso::LOGIN_PATH) { "Sign in with " (name) }
+                }
+                p.hint { "Or with your account password:" }
+            }
             form.card method="post" action=(super::SIGN_IN_PATH) {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="address" { "Email address" }
@@ -105,6 +121,7 @@ fn sign_in_form(csrf: &str, address: &str, notice: Option<Notice>) -> maud::Mark
 
 /// The sign-in page; a signed-in visitor goes to the overview.
 pub(crate) async fn sign_in_page(
+    State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
     headers: HeaderMap,
 ) -> Response {
@@ -112,7 +129,7 @@ pub(crate) async fn sign_in_page(
         return Redirect::to("/portal/").into_response();
     }
     let (csrf, cookie_header) = sign_in_token(&headers, visitor.https);
-    let mut response = sign_in_form(&csrf, "", None).into_response();
+    let mut response = sign_in_form(&csrf, "", None, sso_name(&state)).into_response();
     if let Some(value) = cookie_header {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -159,7 +176,20 @@ pub(crate) async fn sign_in(
         ));
         return Ok((
             StatusCode::TOO_MANY_REQUESTS,
-            sign_in_form(&csrf, &address, Some(notice)),
+            sign_in_form(&csrf, &address, Some(notice), sso_name(&state)),
+        )
+            .into_response());
+    }
+    let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    if state.config.saml.password_off_for(domain) {
+        tracing::info!(user = %address, peer = %visitor.peer, "portal password sign-in refused: the domain signs in through SAML");
+        let name = sso_name(&state).unwrap_or("single sign-on");
+        let notice = Notice::Error(format!(
+            "Accounts of {domain} sign in with {name}, not with a password."
+        ));
+        return Ok((
+            StatusCode::FORBIDDEN,
+            sign_in_form(&csrf, &address, Some(notice), sso_name(&state)),
         )
             .into_response());
     }
@@ -176,7 +206,7 @@ pub(crate) async fn sign_in(
         let notice = Notice::Error("Wrong email address or password.".into());
         return Ok((
             StatusCode::UNAUTHORIZED,
-            sign_in_form(&csrf, &address, Some(notice)),
+            sign_in_form(&csrf, &address, Some(notice), sso_name(&state)),
         )
             .into_response());
     };
