@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{CmdResult, Code, Error, Session, Tagged};
 use crate::proto::encode;
+use crate::selected::Selected;
 
 /// The root of the shared namespace; its prefix is `Shared/`.
 pub(crate) const SHARED_ROOT: &str = "Shared";
@@ -117,7 +118,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// the session's own account under `Shared/`.
     pub(super) async fn locate(&self, name: &str) -> Result<Result<Location, Refused>, Error> {
         let own = Location {
-            account_id: self.account_id(),
+            account_id: self.account_id()?,
             owner: None,
             name: name.to_string(),
         };
@@ -136,7 +137,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let Some(account) = self.store.account(owner).await? else {
             return Ok(Err(Refused::MissingShared));
         };
-        if account.id == self.account_id() {
+        if account.id == self.account_id()? {
             return Ok(Err(Refused::MissingShared));
         }
         if inner.is_empty() {
@@ -189,7 +190,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let rights = if location.owner.is_none() {
             Rights::ALL
         } else {
-            self.store.my_rights(self.account_id(), mailbox.id).await?
+            self.store.my_rights(self.account_id()?, mailbox.id).await?
         };
         if !rights.contains(need) {
             return Ok(Err(if rights.contains(Rights::LOOKUP) {
@@ -209,18 +210,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// The session's current rights on the selected mailbox (they may have
     /// changed since SELECT; an owner's never do).
-    pub(super) async fn selected_rights(&self) -> Result<Rights, Error> {
-        let Some(sel) = self.selected.as_ref() else {
-            return Ok(Rights::NONE);
-        };
-        if sel.mailbox.account_id == self.account_id() {
+    pub(super) async fn selected_rights(&self, sel: &Selected) -> Result<Rights, Error> {
+        let account = self.account_id()?;
+        if sel.mailbox.account_id == account {
             return Ok(Rights::ALL);
         }
-        match self
-            .store
-            .my_rights(self.account_id(), sel.mailbox.id)
-            .await
-        {
+        match self.store.my_rights(account, sel.mailbox.id).await {
             Ok(r) => Ok(r),
             Err(StoreError::NotFound { .. }) => Ok(Rights::NONE),
             Err(e) => Err(e.into()),
@@ -271,8 +266,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let owner = match &mb.location.owner {
             Some(owner) => owner.clone(),
             None => self
-                .account
-                .as_ref()
+                .state
+                .account()
                 .map(|a| a.address.clone())
                 .unwrap_or_default(),
         };

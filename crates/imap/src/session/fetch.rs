@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{CmdResult, Code, Error, Session, Tagged};
 use crate::proto::encode;
 use crate::proto::types::{FetchAttr, SequenceSet};
+use crate::selected::Selected;
 
 /// Applies `<origin.length>` to section data.
 fn partial(data: &[u8], range: Option<(u32, u32)>) -> &[u8] {
@@ -43,10 +44,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// mailbox are reported too. UIDs still in this session's view (expunged
     /// elsewhere, not yet reported) are left to the plain VANISHED at the end of
     /// the command, which renumbers.
-    async fn vanished_earlier(&mut self, set: &SequenceSet, since: u64) -> Result<(), Error> {
-        let Some(sel) = self.selected.as_ref() else {
-            return Ok(());
-        };
+    async fn vanished_earlier(
+        &mut self,
+        sel: &Selected,
+        set: &SequenceSet,
+        since: u64,
+    ) -> Result<(), Error> {
         let largest = sel
             .mailbox
             .uid_next
@@ -76,6 +79,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn fetch(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         mut attrs: Vec<FetchAttr>,
@@ -83,24 +87,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         vanished: bool,
     ) -> CmdResult {
         if changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
-            self.enable_condstore();
+            self.enable_condstore(Some(sel.highest_modseq()));
         }
         if vanished && let Some(since) = changed_since {
-            self.vanished_earlier(set, since).await?;
+            self.vanished_earlier(sel, set, since).await?;
         }
-        let indexes = {
-            let Some(sel) = self.selected.as_ref() else {
-                return Err(Tagged::bad("No mailbox selected").into());
-            };
-            match sel.resolve(set, uid) {
-                // CHANGEDSINCE: only messages changed after that MODSEQ (RFC 7162 §3.1.4.1).
-                Ok(i) => i
-                    .into_iter()
-                    .filter(|&i| changed_since.is_none_or(|m| sel.message(i).modseq > m))
-                    .collect::<Vec<_>>(),
-                Err(e) => return Err(Tagged::bad(e).into()),
-            }
-        };
+        // CHANGEDSINCE: only messages changed after that MODSEQ (RFC 7162 §3.1.4.1).
+        let indexes: Vec<usize> = sel
+            .resolve(set, uid)
+            .map_err(Tagged::bad)?
+            .into_iter()
+            .filter(|&i| changed_since.is_none_or(|m| sel.message(i).modseq > m))
+            .collect();
         if uid && !attrs.contains(&FetchAttr::Uid) {
             attrs.insert(0, FetchAttr::Uid);
         }
@@ -134,13 +132,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // fetch is a peek.
         let sets_seen = attrs.iter().any(FetchAttr::sets_seen)
             && self
-                .selected_rights()
+                .selected_rights(sel)
                 .await?
                 .contains(mailroom_store::Rights::SEEN);
 
-        let Some(sel) = self.selected.as_mut() else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
         let mailbox_id = sel.mailbox.id;
         let uids: Vec<u32> = indexes
             .iter()
@@ -193,9 +188,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let rev2 = self.rev2;
         let mut unknown_cte = false;
         for &index in &indexes {
-            let Some(sel) = self.selected.as_ref() else {
-                break;
-            };
             let meta = sel.message(index).clone();
             if sel.is_expunged(meta.uid) {
                 continue;

@@ -8,7 +8,7 @@ use mailroom_store::{DELIMITER, Flags, Mailbox, Rights, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::acl::{SHARED_ROOT, display_name, nonexistent};
-use super::{CmdResult, Code, Error, Session, State, Tagged};
+use super::{CmdResult, Code, Error, Session, Tagged};
 use crate::proto::encode;
 use crate::proto::types::{AppendMessage, ListReturn, ListSelection, Qresync, StatusItem};
 use crate::selected::Selected;
@@ -130,11 +130,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let examine = read_only;
         // Selecting (even unsuccessfully) closes the current mailbox without expunging.
         // [CLOSED] (RFC 9051 §7.1, RFC 7162); Dovecot sends it to IMAP4rev1 clients too.
-        if self.selected.take().is_some() {
+        if self.state.unselect().is_some() {
             self.out
                 .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
         }
-        self.state = State::Authenticated;
         let resolved = match self.resolve(wire, Rights::READ).await? {
             Ok(r) => r,
             Err(r) => return Err(r.answer(nonexistent()).into()),
@@ -216,8 +215,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.resync(&sel, q, &mut out).await?;
         }
         self.out.extend_from_slice(&out);
-        self.selected = Some(sel);
-        self.state = State::Selected;
+        self.state.select(Box::new(sel));
         let verb = if examine { "EXAMINE" } else { "SELECT" };
         let code = if read_only {
             Code::ReadOnly
@@ -381,13 +379,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         if on {
             self.store
-                .subscribe_mailbox(self.account_id(), &name)
+                .subscribe_mailbox(self.account_id()?, &name)
                 .await?;
             Ok(Tagged::ok("SUBSCRIBE completed"))
         } else {
             match self
                 .store
-                .unsubscribe_mailbox(self.account_id(), &name)
+                .unsubscribe_mailbox(self.account_id()?, &name)
                 .await
             {
                 // Dovecot answers OK for a name that was not subscribed.
@@ -405,8 +403,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// `Shared` and `Shared/<owner>` as Dovecot lists them. Also the names of those
     /// it may not read (no STATUS for them).
     async fn visible_mailboxes(&self) -> Result<(Vec<Mailbox>, HashSet<String>), Error> {
-        let mut all = self.store.list_mailboxes(self.account_id()).await?;
-        let shared = self.store.shared_mailboxes(self.account_id()).await?;
+        let mut all = self.store.list_mailboxes(self.account_id()?).await?;
+        let shared = self.store.shared_mailboxes(self.account_id()?).await?;
         let mut unreadable = HashSet::new();
         let placeholder = |name: String| Mailbox {
             id: 0,
@@ -476,7 +474,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
             return Ok(Tagged::ok("LIST completed"));
         }
-        let account = self.account_id();
+        let account = self.account_id()?;
         let (all, unreadable) = self.visible_mailboxes().await?;
         let by_name: BTreeMap<&str, &Mailbox> = all.iter().map(|m| (m.name.as_str(), m)).collect();
         let need_subs = selection.subscribed || returns.subscribed;
@@ -585,7 +583,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     pub(super) async fn lsub(&mut self, reference: &str, pattern: &str) -> CmdResult {
-        let account = self.account_id();
+        let account = self.account_id()?;
         let pattern = self.pattern_name(reference, pattern);
         let subs = self.store.subscriptions(account).await?;
         let (all, _) = self.visible_mailboxes().await?;
@@ -657,7 +655,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn status(&mut self, wire: &str, items: &[StatusItem]) -> CmdResult {
         if items.contains(&StatusItem::HighestModSeq) {
-            self.enable_condstore();
+            let highest = self.state.selected().map(Selected::highest_modseq);
+            self.enable_condstore(highest);
         }
         let resolved = match self.resolve(wire, Rights::READ).await? {
             Ok(r) => r,

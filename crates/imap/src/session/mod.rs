@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use mailroom_auth::sasl::SaslFailure;
 use mailroom_auth::{LoginThrottle, Mechanism, SaslOutcome, SaslSession, ThrottleVerdict};
 use mailroom_config::Config;
-use mailroom_store::{Account, Change, Entity, Store, StoreError};
+use mailroom_store::{Account, AccountId, Change, Entity, Store, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -33,15 +33,88 @@ use crate::proto::types::{Command, CommandBody};
 use crate::proto::{encode, parse_command, utf7};
 use crate::selected::Selected;
 
-/// RFC 9051 §3 connection states (Logout is the end of `run`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// RFC 9051 §3 connection states (Logout is the end of `run`). The account and
+/// the selected mailbox live inside the state that has them, so no command can
+/// see a selected mailbox without an account, or an account before login.
+///
+/// While a Selected-state command runs, its handler holds the `Selected` (lent
+/// by `with_selected!`, given back when it ends) and the state is
+/// `Authenticated` meanwhile: the handler's `&mut Selected` is the only way to
+/// the mailbox view, so none re-checks that a mailbox is selected.
 enum State {
     NotAuthenticated,
-    Authenticated,
-    Selected,
+    Authenticated(Account),
+    Selected(Account, Box<Selected>),
+}
+
+impl State {
+    fn kind(&self) -> StateKind {
+        match self {
+            State::NotAuthenticated => StateKind::NotAuthenticated,
+            State::Authenticated(_) => StateKind::Authenticated,
+            State::Selected(..) => StateKind::Selected,
+        }
+    }
+
+    fn account(&self) -> Option<&Account> {
+        match self {
+            State::NotAuthenticated => None,
+            State::Authenticated(a) | State::Selected(a, _) => Some(a),
+        }
+    }
+
+    fn selected(&self) -> Option<&Selected> {
+        match self {
+            State::Selected(_, sel) => Some(sel.as_ref()),
+            _ => None,
+        }
+    }
+
+    fn selected_mut(&mut self) -> Option<&mut Selected> {
+        match self {
+            State::Selected(_, sel) => Some(sel.as_mut()),
+            _ => None,
+        }
+    }
+
+    /// Enters Selected with `sel` (from Authenticated or Selected; nothing to
+    /// select before login).
+    fn select(&mut self, sel: Box<Selected>) {
+        *self = match std::mem::replace(self, State::NotAuthenticated) {
+            State::Authenticated(a) | State::Selected(a, _) => State::Selected(a, sel),
+            State::NotAuthenticated => State::NotAuthenticated,
+        };
+    }
+
+    /// Back to Authenticated; the mailbox that was selected, if any.
+    fn unselect(&mut self) -> Option<Box<Selected>> {
+        match std::mem::replace(self, State::NotAuthenticated) {
+            State::Selected(a, sel) => {
+                *self = State::Authenticated(a);
+                Some(sel)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
 }
 
 pub(crate) use crate::proto::response::{Code, Status, Tagged};
+
+/// Runs a Selected-state handler with the selected mailbox lent to it as
+/// `$sel`, and gives the mailbox back to the state when the handler ends,
+/// whatever its result.
+macro_rules! with_selected {
+    ($session:ident, $sel:ident => $call:expr) => {{
+        #[allow(unused_mut)]
+        let mut $sel = $session.lend_selected()?;
+        let result = $call.await;
+        $session.state.select($sel);
+        result
+    }};
+}
 
 /// How a command fails: I/O ends the session, store errors become NO, and a
 /// refusal (NO or BAD) is the tagged answer, so `?` carries it out of a handler.
@@ -144,8 +217,6 @@ pub(crate) struct Session<R, W> {
     begin_tls: bool,
     shutdown: CancellationToken,
     state: State,
-    account: Option<Account>,
-    selected: Option<Selected>,
     /// ENABLE IMAP4rev2 (RFC 9051 Appendix E differences apply).
     rev2: bool,
     /// CONDSTORE enabled (RFC 7162 §3.1): MODSEQ in every FETCH with FLAGS.
@@ -193,8 +264,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             begin_tls: false,
             shutdown,
             state: State::NotAuthenticated,
-            account: None,
-            selected: None,
             rev2: false,
             utf8: false,
             condstore: false,
@@ -211,7 +280,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     fn capabilities(&self) -> String {
         let mut caps = BASE_CAPS.to_string();
-        if self.state == State::NotAuthenticated {
+        if matches!(self.state, State::NotAuthenticated) {
             if self.security.starttls && !self.security.tls {
                 caps.push_str(" STARTTLS");
             }
@@ -327,7 +396,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.conn.flush().await?;
             return Ok(false);
         }
-        let result = if !spec.states.allow(self.state_kind()) {
+        let result = if !spec.states.allow(self.state.kind()) {
             Err(Tagged::bad(format!("{name} is not valid in this state")).into())
         } else {
             // Learn of changes made elsewhere first (without renumbering), so the
@@ -385,7 +454,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Drains the change feed and reports what changed in the selected mailbox.
     /// Err(text) when the mailbox is gone and the session must end.
     async fn sync_selected(&mut self, allow_expunge: bool) -> Result<(), String> {
-        let Some(sel) = self.selected.as_mut() else {
+        let Some(sel) = self.state.selected_mut() else {
             while self.changes.try_recv().is_ok() {}
             return Ok(());
         };
@@ -411,22 +480,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound { .. }) => {
-                self.selected = None;
-                self.state = State::Authenticated;
+                self.state.unselect();
                 Err("Selected mailbox was deleted, have to disconnect".into())
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot refresh the selected mailbox");
                 Ok(())
             }
-        }
-    }
-
-    fn state_kind(&self) -> StateKind {
-        match self.state {
-            State::NotAuthenticated => StateKind::NotAuthenticated,
-            State::Authenticated => StateKind::Authenticated,
-            State::Selected => StateKind::Selected,
         }
     }
 
@@ -478,7 +538,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     );
                 }
                 if condstore {
-                    self.enable_condstore();
+                    let highest = self.state.selected().map(Selected::highest_modseq);
+                    self.enable_condstore(highest);
                 }
                 self.select(&mailbox, read_only, qresync.as_ref()).await
             }
@@ -505,10 +566,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Append { mailbox, messages } => self.append(&mailbox, messages).await,
             // Every write is committed at once; CHECK has nothing left to do.
             CommandBody::Check => Ok(Tagged::ok("CHECK completed")),
-            CommandBody::Close => self.close(true).await,
-            CommandBody::Unselect => self.close(false).await,
-            CommandBody::Expunge { uids } => self.expunge(uids.as_ref()).await,
-            CommandBody::Search { uid, returns, key } => self.search(tag, uid, returns, key).await,
+            // CLOSE and UNSELECT keep the mailbox they close.
+            CommandBody::Close => {
+                let sel = self.lend_selected()?;
+                self.close(sel, true).await
+            }
+            CommandBody::Unselect => {
+                let sel = self.lend_selected()?;
+                self.close(sel, false).await
+            }
+            CommandBody::Expunge { uids } => {
+                with_selected!(self, sel => self.expunge(&mut sel, uids.as_ref()))
+            }
+            CommandBody::Search { uid, returns, key } => {
+                with_selected!(self, sel => self.search(&mut sel, tag, uid, returns, key))
+            }
             CommandBody::Fetch {
                 uid,
                 set,
@@ -522,7 +594,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         Tagged::bad("VANISHED modifier without ENABLE QRESYNC first").into(),
                     );
                 }
-                self.fetch(uid, &set, attrs, changed_since, vanished).await
+                with_selected!(self, sel => self.fetch(&mut sel, uid, &set, attrs, changed_since, vanished))
             }
             CommandBody::Store {
                 uid,
@@ -532,11 +604,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 flags,
                 unchanged_since,
             } => {
-                self.store_flags(uid, &set, op, silent, &flags, unchanged_since)
-                    .await
+                let change = messages::FlagChange {
+                    op,
+                    silent,
+                    names: &flags,
+                    unchanged_since,
+                };
+                with_selected!(self, sel => self.store_flags(&mut sel, uid, &set, change))
             }
-            CommandBody::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false).await,
-            CommandBody::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true).await,
+            CommandBody::Copy { uid, set, mailbox } => {
+                with_selected!(self, sel => self.copy(&mut sel, uid, &set, &mailbox, false))
+            }
+            CommandBody::Move { uid, set, mailbox } => {
+                with_selected!(self, sel => self.copy(&mut sel, uid, &set, &mailbox, true))
+            }
             CommandBody::SetAcl {
                 mailbox,
                 identifier,
@@ -558,12 +639,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 returns,
                 criteria,
                 key,
-            } => self.sort(tag, uid, returns, &criteria, key).await,
+            } => {
+                with_selected!(self, sel => self.sort(&mut sel, tag, uid, returns, &criteria, key))
+            }
             CommandBody::Thread {
                 uid,
                 algorithm,
                 key,
-            } => self.thread(uid, algorithm, key).await,
+            } => with_selected!(self, sel => self.thread(&sel, uid, algorithm, key)),
             CommandBody::GetQuota(root) => self.get_quota(&root).await,
             CommandBody::GetQuotaRoot(mailbox) => self.get_quota_root(&mailbox).await,
             CommandBody::SetQuota { limits, .. } => Ok(self.set_quota(&limits)),
@@ -638,8 +721,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             tls = self.security.tls,
             "logged in"
         );
-        self.account = Some(account);
-        self.state = State::Authenticated;
+        self.state = State::Authenticated(account);
         Tagged::ok_with(Code::Capability(self.capabilities()), "Logged in")
     }
 
@@ -829,12 +911,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.utf8 = true;
                 enabled.push("IMAP4rev2");
             } else if cap.eq_ignore_ascii_case("CONDSTORE") && !self.condstore {
-                self.enable_condstore();
+                // ENABLE is valid only with no mailbox selected (RFC 5161 §3.1).
+                self.enable_condstore(None);
                 enabled.push("CONDSTORE");
             } else if cap.eq_ignore_ascii_case("QRESYNC") && !self.qresync {
                 // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3); ENABLED names only
                 // what was asked for.
-                self.enable_condstore();
+                self.enable_condstore(None);
                 self.qresync = true;
                 enabled.push("QRESYNC");
             } else if cap.eq_ignore_ascii_case("UTF8=ACCEPT") && !self.utf8 {
@@ -875,15 +958,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     self.conn.write(b"* OK Still here\r\n").await?;
                     self.conn.flush().await?;
                 }
-                change = self.changes.recv(), if self.selected.is_some() => {
+                change = self.changes.recv(), if self.state.selected().is_some() => {
                     let relevant = match change {
-                        Ok(Change::Mailbox { mailbox_id, .. }) => self.selected.as_ref().is_some_and(|s| s.mailbox.id == mailbox_id),
+                        Ok(Change::Mailbox { mailbox_id, .. }) => self.state.selected().is_some_and(|s| s.mailbox.id == mailbox_id),
                         Ok(_) => false,
                         Err(broadcast::error::RecvError::Lagged(_)) => true,
                         Err(broadcast::error::RecvError::Closed) => false,
                     };
                     if relevant {
-                        if let Some(sel) = self.selected.as_mut() {
+                        if let Some(sel) = self.state.selected_mut() {
                             sel.dirty = true;
                         }
                         self.sync_selected(true).await.map_err(Error::Bye)?;
@@ -905,21 +988,37 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     // ---- helpers shared by the command modules ----
 
     /// A CONDSTORE-enabling command (RFC 7162 §3.1): from now on MODSEQ goes with
-    /// FLAGS; with a mailbox selected the client learns its HIGHESTMODSEQ at once.
-    fn enable_condstore(&mut self) {
+    /// FLAGS; with a mailbox selected (`highest` its HIGHESTMODSEQ) the client
+    /// learns its HIGHESTMODSEQ at once.
+    fn enable_condstore(&mut self, highest: Option<u64>) {
         if self.condstore {
             return;
         }
         self.condstore = true;
-        if let Some(sel) = &self.selected {
+        if let Some(highest) = highest {
             self.out.extend_from_slice(
-                format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq()).as_bytes(),
+                format!("* OK [HIGHESTMODSEQ {highest}] Highest\r\n").as_bytes(),
             );
         }
     }
 
-    fn account_id(&self) -> i64 {
-        self.account.as_ref().map_or(0, |a| a.id)
+    /// Takes the selected mailbox out of the state for a Selected-state command
+    /// (see `State`). The command table lets those commands through only in
+    /// Selected state, so the error is a bug, answered as one.
+    fn lend_selected(&mut self) -> Result<Box<Selected>, Error> {
+        self.state.unselect().ok_or_else(|| {
+            tracing::error!("a Selected-state command ran with no mailbox selected");
+            Error::Reply(Tagged::no(Code::ServerBug, "No mailbox selected"))
+        })
+    }
+
+    /// The logged-in account. The command table lets only authenticated
+    /// commands reach the callers, so the error is a bug, answered as one.
+    fn account_id(&self) -> Result<AccountId, Error> {
+        self.state.account().map(|a| a.id).ok_or_else(|| {
+            tracing::error!("an authenticated command ran before login");
+            Error::Reply(Tagged::no(Code::ServerBug, "Not authenticated"))
+        })
     }
 
     /// A mailbox name from the client, in the store's UTF-8 form.

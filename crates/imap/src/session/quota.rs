@@ -43,9 +43,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// its mailboxes (as GETQUOTAROOT needs `r`).
     async fn quota_root_account(&self, root: &str) -> Result<Option<AccountId>, Error> {
         if root.is_empty() {
-            return Ok(Some(self.account_id()));
+            return Ok(Some(self.account_id()?));
         }
-        let shared = self.store.shared_mailboxes(self.account_id()).await?;
+        let shared = self.store.shared_mailboxes(self.account_id()?).await?;
         let Some(owner) = shared
             .iter()
             .find(|s| s.owner.eq_ignore_ascii_case(root) && s.rights.contains(Rights::READ))

@@ -137,6 +137,7 @@ impl Context<'_> {
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn search(
         &mut self,
+        sel: &mut Selected,
         tag: &str,
         uid: bool,
         returns: Option<Vec<SearchReturn>>,
@@ -144,15 +145,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> CmdResult {
         let with_modseq = uses_modseq(&key);
         if with_modseq {
-            self.enable_condstore();
+            self.enable_condstore(Some(sel.highest_modseq()));
         }
-        if self.selected.is_none() {
-            return Err(Tagged::bad("No mailbox selected").into());
-        }
-        let found = self.search_matches(&key).await?;
-        let Some(sel) = self.selected.as_ref() else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
+        let found = self.search_matches(sel, &key).await?;
         let numbers: Vec<u32> = found
             .iter()
             .map(|&(s, u)| if uid { u } else { s })
@@ -172,10 +167,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let has = |o: SearchReturn| opts.contains(&o);
         if has(SearchReturn::Save) {
             let uids: Vec<u32> = found.iter().map(|&(_, u)| u).collect();
-            let saved = saved_result(&opts, &uids);
-            if let Some(sel) = self.selected.as_mut() {
-                sel.saved = saved;
-            }
+            sel.saved = saved_result(&opts, &uids);
         }
         if !esearch {
             let list: Vec<String> = numbers.iter().map(u32::to_string).collect();
@@ -210,12 +202,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// The messages of the selected mailbox that match `key`, as (sequence
     /// number, UID) in mailbox order; SORT and THREAD (RFC 5256) start from it.
     pub(super) async fn search_matches(
-        &mut self,
+        &self,
+        sel: &Selected,
         key: &SearchKey,
     ) -> Result<Vec<(u32, u32)>, Error> {
-        let Some(sel) = self.selected.as_ref() else {
-            return Ok(Vec::new());
-        };
         let mailbox_id = sel.mailbox.id;
         let mut queries = Vec::new();
         let mut needs_info = false;

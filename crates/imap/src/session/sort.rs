@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{CmdResult, Session, Tagged, search};
 use crate::proto::types::{SearchKey, SearchReturn, SortCriterion, SortKey, ThreadAlgorithm};
 use crate::rfc5256::{self, EnvelopeAddresses, SortValue, ThreadInput};
+use crate::selected::Selected;
 
 /// The capabilities this module answers for.
 pub(super) const CAPS: &str = "SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
@@ -59,16 +60,11 @@ fn sort_value(
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// The matching messages with their stored keys, in mailbox order.
     async fn sort_candidates(
-        &mut self,
+        &self,
+        sel: &Selected,
         key: &SearchKey,
-    ) -> Result<Option<(Vec<(u32, u32)>, HashMap<u32, SortData>)>, super::Error> {
-        if self.selected.is_none() {
-            return Ok(None);
-        }
-        let found = self.search_matches(key).await?;
-        let Some(sel) = self.selected.as_ref() else {
-            return Ok(None);
-        };
+    ) -> Result<(Vec<(u32, u32)>, HashMap<u32, SortData>), super::Error> {
+        let found = self.search_matches(sel, key).await?;
         let data: HashMap<u32, SortData> = self
             .store
             .sort_data(sel.mailbox.id)
@@ -76,20 +72,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .into_iter()
             .map(|d| (d.uid, d))
             .collect();
-        Ok(Some((found, data)))
+        Ok((found, data))
     }
 
     pub(super) async fn sort(
         &mut self,
+        sel: &mut Selected,
         tag: &str,
         uid: bool,
         returns: Option<Vec<SearchReturn>>,
         criteria: &[SortCriterion],
         key: SearchKey,
     ) -> CmdResult {
-        let Some((found, data)) = self.sort_candidates(&key).await? else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
+        let (found, data) = self.sort_candidates(sel, &key).await?;
         let items: Vec<(u32, Vec<SortValue>)> = found
             .iter()
             .map(|&(seq, u)| {
@@ -132,10 +127,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             };
             let in_order: Vec<u32> = numbers.iter().map(|&n| to_uid(n)).collect();
-            let saved = search::saved_result(&opts, &in_order);
-            if let Some(sel) = self.selected.as_mut() {
-                sel.saved = saved;
-            }
+            sel.saved = search::saved_result(&opts, &in_order);
             if opts == [SearchReturn::Save] {
                 return Ok(Tagged::ok("SORT completed, result saved"));
             }
@@ -154,13 +146,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn thread(
         &mut self,
+        sel: &Selected,
         uid: bool,
         algorithm: ThreadAlgorithm,
         key: SearchKey,
     ) -> CmdResult {
-        let Some((found, mut data)) = self.sort_candidates(&key).await? else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
+        let (found, mut data) = self.sort_candidates(sel, &key).await?;
         let inputs: Vec<ThreadInput> = found
             .iter()
             .map(|&(seq, u)| {
