@@ -472,26 +472,6 @@ pub fn encode_sort_criteria(criteria: &[SortCriterion]) -> String {
         .join(" ")
 }
 
-/// ESORT's ALL (RFC 5267 §3.2): the numbers in sort order as a sequence-set;
-/// only ascending runs become ranges, so reading it left to right gives the order.
-pub fn ordered_sequence_set(numbers: &[u32]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < numbers.len() {
-        let mut j = i;
-        while j + 1 < numbers.len() && numbers[j].checked_add(1) == Some(numbers[j + 1]) {
-            j += 1;
-        }
-        parts.push(if j > i {
-            format!("{}:{}", numbers[i], numbers[j])
-        } else {
-            numbers[i].to_string()
-        });
-        i = j + 1;
-    }
-    parts.join(",")
-}
-
 // ---- THREAD (§4) ----
 
 /// What threading knows of one message. Messages are passed in mailbox order.
@@ -836,54 +816,11 @@ pub fn thread_ordered_subject(inputs: &[ThreadInput]) -> Threads {
     out
 }
 
-/// The THREAD response's data (§5): `(1 2 (3)(4 5))(6)`... for the threads.
-pub fn encode_threads(threads: &Threads) -> String {
-    enum Step {
-        Members(usize),
-        Text(&'static str),
-    }
-    let mut out = String::new();
-    let mut stack: Vec<Step> = Vec::new();
-    for &t in threads.roots.iter().rev() {
-        stack.push(Step::Text(")"));
-        stack.push(Step::Members(t));
-        stack.push(Step::Text("("));
-    }
-    while let Some(step) = stack.pop() {
-        let n = match step {
-            Step::Text(s) => {
-                out.push_str(s);
-                continue;
-            }
-            Step::Members(n) => n,
-        };
-        let Some((number, children)) = threads.nodes.get(n) else {
-            continue;
-        };
-        if let Some(number) = number {
-            out.push_str(&number.to_string());
-            if !children.is_empty() {
-                out.push(' ');
-            }
-        }
-        match children.as_slice() {
-            [] => {}
-            [only] => stack.push(Step::Members(*only)),
-            many => {
-                for &c in many.iter().rev() {
-                    stack.push(Step::Text(")"));
-                    stack.push(Step::Members(c));
-                    stack.push(Step::Text("("));
-                }
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::encode::sequence_set as ordered_sequence_set;
+    use crate::proto::encode::threads as encode_threads;
 
     fn base(s: &str) -> String {
         base_subject(s).0
@@ -1261,6 +1198,8 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::proto::encode::sequence_set as ordered_sequence_set;
+    use crate::proto::encode::threads as encode_threads;
     use crate::proto::parse_command;
     use crate::proto::types::{CommandBody, SearchKey, SearchReturn, SeqNumber, SequenceSet};
 

@@ -6,6 +6,7 @@ pub mod encode;
 pub mod parse;
 pub mod response;
 pub mod types;
+pub mod untagged;
 pub mod utf7;
 
 pub use parse::{ParseError, parse_command};
@@ -106,7 +107,7 @@ mod properties {
             let pairs: Vec<(u32, u32)> = q.seq_match_pairs().collect();
             prop_assert_eq!(pairs, seqs.iter().copied().zip(uids[..k].iter().copied()).collect::<Vec<_>>());
             let mut out = Vec::new();
-            encode::vanished(&mut out, true, &uids);
+            super::untagged::Untagged::Vanished { earlier: true, uids: uids.clone() }.encode(&mut out);
             prop_assert_eq!(out, format!("* VANISHED (EARLIER) {}\r\n", encode::sequence_set(&uids)).into_bytes());
         }
 

@@ -10,12 +10,12 @@
 //! private `\Seen`).
 
 use mailroom_store::{
-    ANYONE, AUTHENTICATED, AccountId, Entity, Mailbox, Rights, RightsOp, StoreError,
+    ANYONE, AUTHENTICATED, AccountId, DELIMITER, Entity, Mailbox, Rights, RightsOp, StoreError,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{CmdResult, Code, Error, Session, Tagged};
-use crate::proto::encode;
+use crate::proto::untagged::{Namespace, Untagged};
 use crate::selected::Selected;
 
 /// The root of the shared namespace; its prefix is `Shared/`.
@@ -23,8 +23,19 @@ pub(crate) const SHARED_ROOT: &str = "Shared";
 
 /// The NAMESPACE response (RFC 2342): personal mailboxes at the root, other
 /// users' under `Shared/`, no public namespace.
-pub(crate) const NAMESPACE_RESPONSE: &[u8] =
-    b"* NAMESPACE ((\"\" \"/\")) ((\"Shared/\" \"/\")) NIL\r\n";
+pub(crate) fn namespace_response() -> Untagged {
+    let space = |prefix: &str| {
+        vec![Namespace {
+            prefix: prefix.into(),
+            delimiter: DELIMITER,
+        }]
+    };
+    Untagged::Namespace {
+        personal: space(""),
+        other: space(&format!("{SHARED_ROOT}{DELIMITER}")),
+        shared: Vec::new(),
+    }
+}
 
 /// Whose mailbox a name means: the session's own, or another account's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,13 +283,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .unwrap_or_default(),
         };
         let entries = self.store.acl(mb.mailbox.id).await?;
-        let mut out = b"* ACL ".to_vec();
-        self.write_mailbox(&mut out, &mb.location.display());
-        let pairs = std::iter::once((owner.as_str(), Rights::ALL))
-            .chain(entries.iter().map(|e| (e.identifier.as_str(), e.rights)));
-        out.extend_from_slice(encode::acl_entries(pairs).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&out);
+        let entries = std::iter::once((owner, Rights::ALL))
+            .chain(entries.into_iter().map(|e| (e.identifier, e.rights)))
+            .collect();
+        self.out.push(Untagged::Acl {
+            mailbox: self.shown(mb.location.display()),
+            entries,
+        });
         Ok(Tagged::ok("GETACL completed"))
     }
 
@@ -302,22 +313,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )).into());
             }
         };
-        let mut out = b"* LISTRIGHTS ".to_vec();
-        self.write_mailbox(&mut out, &mb.location.display());
-        out.push(b' ');
-        out.extend_from_slice(encode::astring(identifier).as_bytes());
-        if is_owner {
-            out.push(b' ');
-            out.extend_from_slice(encode::rights(Rights::ALL).as_bytes());
+        let (required, optional) = if is_owner {
+            (Rights::ALL, Vec::new())
         } else {
-            out.extend_from_slice(b" \"\"");
-            for letter in Rights::LETTERS.chars().chain(['c', 'd']) {
-                out.push(b' ');
-                out.push(letter as u8);
-            }
-        }
-        out.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&out);
+            let each = Rights::LETTERS.chars().chain(['c', 'd']);
+            (Rights::NONE, each.map(String::from).collect())
+        };
+        self.out.push(Untagged::ListRights {
+            mailbox: self.shown(mb.location.display()),
+            identifier: identifier.to_string(),
+            required,
+            optional,
+        });
         Ok(Tagged::ok("LISTRIGHTS completed"))
     }
 
@@ -330,12 +337,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if mb.rights.is_empty() {
             return Err(nonexistent().into());
         }
-        let mut out = b"* MYRIGHTS ".to_vec();
-        self.write_mailbox(&mut out, &mb.location.display());
-        out.push(b' ');
-        out.extend_from_slice(encode::rights(mb.rights).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&out);
+        self.out.push(Untagged::MyRights {
+            mailbox: self.shown(mb.location.display()),
+            rights: mb.rights,
+        });
         Ok(Tagged::ok("MYRIGHTS completed"))
     }
 }

@@ -4,37 +4,26 @@
 //! cut from the raw message by mailroom-message. Non-PEEK body fetches set \Seen
 //! first and report the new flags in the same FETCH response (as Dovecot does).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use mailroom_store::{FlagOp, Flags, MessageInfo, uid_ranges};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{CmdResult, Code, Error, Session, Tagged};
-use crate::proto::encode;
 use crate::proto::types::{FetchAttr, SequenceSet};
+use crate::proto::untagged::{FetchItem, FetchResponse, Untagged};
 use crate::selected::Selected;
 
 /// Applies `<origin.length>` to section data.
-fn partial(data: &[u8], range: Option<(u32, u32)>) -> &[u8] {
-    match range {
-        None => data,
-        Some((start, len)) => {
-            let start = (start as usize).min(data.len());
-            let end = start.saturating_add(len as usize).min(data.len());
-            &data[start..end]
-        }
+fn partial(mut data: Vec<u8>, range: Option<(u32, u32)>) -> Vec<u8> {
+    if let Some((start, len)) = range {
+        let start = (start as usize).min(data.len());
+        let end = start.saturating_add(len as usize).min(data.len());
+        data.truncate(end);
+        data.drain(..start);
     }
-}
-
-fn partial_label(range: Option<(u32, u32)>) -> String {
-    range.map(|(s, _)| format!("<{s}>")).unwrap_or_default()
-}
-
-fn part_label(part: &[u32]) -> String {
-    part.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(".")
+    data
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -73,7 +62,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 ranges.get(i).is_some_and(|&(a, _)| a <= u) && sel.index_of(u).is_none()
             })
             .collect();
-        encode::vanished(&mut self.out, true, &vanished);
+        self.out.push(Untagged::Vanished {
+            earlier: true,
+            uids: vanished,
+        });
         Ok(())
     }
 
@@ -208,58 +200,30 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 _ => None,
             };
             let raw = raw.as_deref().unwrap_or_default();
-            let mut items: Vec<Vec<u8>> = Vec::with_capacity(attrs.len() + 1);
+            let mut items: Vec<FetchItem<'_>> = Vec::with_capacity(attrs.len() + 1);
             for attr in &attrs {
-                let mut item = Vec::new();
-                match attr {
-                    FetchAttr::Uid => {
-                        item.extend_from_slice(format!("UID {}", meta.uid).as_bytes())
-                    }
-                    FetchAttr::ModSeq => {
-                        item.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes())
-                    }
-                    FetchAttr::Flags => item.extend_from_slice(
-                        format!("FLAGS {}", encode::flag_list(&meta.flags, recent)).as_bytes(),
-                    ),
-                    FetchAttr::InternalDate => {
-                        if let Some(info) = info {
-                            item.extend_from_slice(
-                                format!(
-                                    "INTERNALDATE {}",
-                                    encode::internal_date(info.internal_date, info.internal_offset)
-                                )
-                                .as_bytes(),
-                            );
-                        }
-                    }
-                    FetchAttr::Rfc822Size => {
-                        if let Some(info) = info {
-                            item.extend_from_slice(format!("RFC822.SIZE {}", info.size).as_bytes());
-                        }
-                    }
-                    FetchAttr::Envelope => {
-                        if let Some(v) = &views {
-                            item.extend_from_slice(format!("ENVELOPE {}", v.envelope).as_bytes());
-                        }
-                    }
-                    FetchAttr::Body => {
-                        if let Some(v) = &views {
-                            item.extend_from_slice(format!("BODY {}", v.body).as_bytes());
-                        }
-                    }
-                    FetchAttr::BodyStructure => {
-                        if let Some(v) = &views {
-                            item.extend_from_slice(
-                                format!("BODYSTRUCTURE {}", v.body_structure).as_bytes(),
-                            );
-                        }
-                    }
-                    FetchAttr::Rfc822 => {
-                        item.extend_from_slice(b"RFC822 ");
-                        encode::write_literal(&mut item, raw);
-                    }
+                let item = match attr {
+                    FetchAttr::Uid => Some(FetchItem::Uid(meta.uid)),
+                    FetchAttr::ModSeq => Some(FetchItem::ModSeq(meta.modseq)),
+                    FetchAttr::Flags => Some(FetchItem::flags(&meta.flags, recent)),
+                    FetchAttr::InternalDate => info.map(|info| FetchItem::InternalDate {
+                        unix: info.internal_date,
+                        offset_minutes: info.internal_offset,
+                    }),
+                    FetchAttr::Rfc822Size => info.map(|info| FetchItem::Rfc822Size(info.size)),
+                    FetchAttr::Envelope => views
+                        .as_ref()
+                        .map(|v| FetchItem::Envelope(Cow::Borrowed(v.envelope.as_str()))),
+                    FetchAttr::Body => views
+                        .as_ref()
+                        .map(|v| FetchItem::Body(Cow::Borrowed(v.body.as_str()))),
+                    FetchAttr::BodyStructure => views.as_ref().map(|v| {
+                        FetchItem::BodyStructure(Cow::Borrowed(v.body_structure.as_str()))
+                    }),
+                    FetchAttr::Rfc822 => Some(FetchItem::Rfc822(Cow::Borrowed(raw))),
                     FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
-                        let text = if *attr == FetchAttr::Rfc822Header {
+                        let header = *attr == FetchAttr::Rfc822Header;
+                        let text = if header {
                             mailroom_message::SectionText::Header
                         } else {
                             mailroom_message::SectionText::Text
@@ -272,12 +236,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                             },
                         )
                         .unwrap_or_default();
-                        item.extend_from_slice(if *attr == FetchAttr::Rfc822Header {
-                            b"RFC822.HEADER "
+                        Some(if header {
+                            FetchItem::Rfc822Header(data.into())
                         } else {
-                            b"RFC822.TEXT "
-                        });
-                        encode::write_literal(&mut item, &data);
+                            FetchItem::Rfc822Text(data.into())
+                        })
                     }
                     FetchAttr::BodySection {
                         section,
@@ -285,55 +248,41 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         partial: range,
                         ..
                     } => {
-                        item.extend_from_slice(
-                            format!("BODY[{label}]{} ", partial_label(*range)).as_bytes(),
-                        );
                         // A section the message does not have is empty, as in Dovecot.
                         let data = mailroom_message::section(raw, section).unwrap_or_default();
-                        encode::write_literal(&mut item, partial(&data, *range));
+                        Some(FetchItem::BodySection {
+                            section: label.clone(),
+                            origin: range.map(|(start, _)| start),
+                            data: partial(data, *range).into(),
+                        })
                     }
                     FetchAttr::Binary {
                         part,
                         partial: range,
                         ..
                     } => match mailroom_message::binary(raw, part) {
-                        Ok(data) => {
-                            item.extend_from_slice(
-                                format!("BINARY[{}]{} ", part_label(part), partial_label(*range))
-                                    .as_bytes(),
-                            );
-                            match data {
-                                Some(data) => {
-                                    let data = partial(&data, *range);
-                                    // RFC 3516 §4.3: literal8 when the content has NUL.
-                                    if data.contains(&0) {
-                                        item.push(b'~');
-                                    }
-                                    item.extend_from_slice(
-                                        format!("{{{}}}\r\n", data.len()).as_bytes(),
-                                    );
-                                    item.extend_from_slice(data);
-                                }
-                                None => item.extend_from_slice(b"NIL"),
-                            }
+                        Ok(data) => Some(FetchItem::Binary {
+                            part: part.clone(),
+                            origin: range.map(|(start, _)| start),
+                            data: data.map(|d| partial(d, *range).into()),
+                        }),
+                        Err(_) => {
+                            unknown_cte = true;
+                            None
                         }
-                        Err(_) => unknown_cte = true,
                     },
                     FetchAttr::BinarySize { part } => match mailroom_message::binary(raw, part) {
-                        Ok(data) => item.extend_from_slice(
-                            format!(
-                                "BINARY.SIZE[{}] {}",
-                                part_label(part),
-                                data.map_or(0, |d| d.len())
-                            )
-                            .as_bytes(),
-                        ),
-                        Err(_) => unknown_cte = true,
+                        Ok(data) => Some(FetchItem::BinarySize {
+                            part: part.clone(),
+                            size: data.map_or(0, |d| d.len() as u64),
+                        }),
+                        Err(_) => {
+                            unknown_cte = true;
+                            None
+                        }
                     },
-                }
-                if !item.is_empty() {
-                    items.push(item);
-                }
+                };
+                items.extend(item);
             }
             if unknown_cte {
                 return Err(Tagged::no(
@@ -345,23 +294,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if seen_now.contains(&meta.uid) && !attrs.contains(&FetchAttr::Flags) {
                 // The new flags go first (after UID), where Dovecot puts them.
                 let at = usize::from(attrs.first() == Some(&FetchAttr::Uid)).min(items.len());
-                items.insert(
-                    at,
-                    format!("FLAGS {}", encode::flag_list(&meta.flags, recent)).into_bytes(),
-                );
+                items.insert(at, FetchItem::flags(&meta.flags, recent));
                 if self.condstore && !attrs.contains(&FetchAttr::ModSeq) {
-                    items.push(format!("MODSEQ ({})", meta.modseq).into_bytes());
+                    items.push(FetchItem::ModSeq(meta.modseq));
                 }
             }
-            self.out
-                .extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(b' ');
-                }
-                self.out.extend_from_slice(item);
-            }
-            self.out.extend_from_slice(b")\r\n");
+            self.out.fetch(&FetchResponse {
+                seq: index as u32 + 1,
+                items,
+            });
             if self.out.len() > 256 * 1024 {
                 self.flush_out().await?;
             }

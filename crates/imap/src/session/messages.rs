@@ -7,8 +7,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::acl::Refused;
 use super::acl::nonexistent;
 use super::{CmdResult, Code, Session, Tagged};
-use crate::proto::encode;
 use crate::proto::types::SequenceSet;
+use crate::proto::untagged::FetchResponse;
 use crate::selected::Selected;
 
 /// The rights a STORE of `flags` calls on (RFC 4314 §4): `s` for \Seen, `t` for
@@ -120,22 +120,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             if let Some(i) = sel.index_of(*u) {
                 let m = sel.message(i);
-                let mut items = Vec::new();
-                if uid {
-                    items.push(format!("UID {}", m.uid));
-                }
-                if !silent {
-                    items.push(format!(
-                        "FLAGS {}",
-                        encode::flag_list(&m.flags, !self.rev2 && sel.is_recent(m.uid))
-                    ));
-                }
-                if self.condstore {
-                    items.push(format!("MODSEQ ({})", m.modseq));
-                }
-                self.out.extend_from_slice(
-                    format!("* {} FETCH ({})\r\n", i + 1, items.join(" ")).as_bytes(),
-                );
+                let recent = !self.rev2 && sel.is_recent(m.uid);
+                self.out.fetch(&FetchResponse::flags_update(
+                    i as u32 + 1,
+                    uid.then_some(m.uid),
+                    (!silent).then_some((&m.flags, recent)),
+                    self.condstore.then_some(m.modseq),
+                ));
             }
         }
         if !modified.is_empty() {
@@ -254,8 +245,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if is_move {
             // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
             if let Some(code) = code {
-                self.out
-                    .extend_from_slice(&Tagged::ok_with(code, "Moved").encode("*"));
+                self.out.status(Tagged::ok_with(code, "Moved"));
             }
             sel.expunged_by_us(&src, &mut self.out);
             Ok(Tagged::ok("MOVE completed"))

@@ -30,7 +30,8 @@ use crate::connection::{Connection, FrameLimits, Incoming, Line};
 use crate::proto::commands::{CommandSpec, StateKind};
 use crate::proto::parse::{ParseErrorKind, SEARCH_CHARSETS, command_of};
 use crate::proto::types::{Command, CommandBody};
-use crate::proto::{encode, parse_command, utf7};
+use crate::proto::untagged::{MailboxName, Responses, Untagged};
+use crate::proto::{parse_command, utf7};
 use crate::selected::Selected;
 
 /// RFC 9051 §3 connection states (Logout is the end of `run`). The account and
@@ -228,7 +229,7 @@ pub(crate) struct Session<R, W> {
     utf8: bool,
     changes: broadcast::Receiver<Change>,
     /// Untagged responses of the command being executed.
-    out: Vec<u8>,
+    out: Responses,
 }
 
 const BASE_CAPS: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE";
@@ -269,7 +270,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             condstore: false,
             qresync: false,
             changes,
-            out: Vec::new(),
+            out: Responses::default(),
         }
     }
 
@@ -305,25 +306,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// transport for the TLS handshake; the input buffer, and with it anything the
     /// client pipelined after STARTTLS, is dropped (RFC 9051 §6.2.1).
     pub async fn run(mut self) -> io::Result<Option<(R, W)>> {
-        let greeting = format!(
-            "* OK [CAPABILITY {}] {} mailroom IMAP ready\r\n",
-            self.capabilities(),
-            self.config.hostname
-        );
         if self.security.greet {
-            self.conn.write(greeting.as_bytes()).await?;
+            let greeting = Tagged::ok_with(
+                Code::Capability(self.capabilities()),
+                format!("{} mailroom IMAP ready", self.config.hostname),
+            );
+            self.write_untagged(Untagged::Status(greeting)).await?;
             self.conn.flush().await?;
         }
         let autologout = self.config.imap.autologout.max(Duration::from_secs(1));
         loop {
             let incoming = tokio::select! {
                 _ = self.shutdown.cancelled() => {
-                    self.conn.write(b"* BYE Server shutting down\r\n").await?;
+                    self.write_untagged(Untagged::Bye("Server shutting down".into())).await?;
                     return self.conn.shutdown().await.map(|()| None);
                 }
                 r = tokio::time::timeout(autologout, self.conn.read_command()) => match r {
                     Err(_) => {
-                        self.conn.write(b"* BYE Autologout; idle for too long\r\n").await?;
+                        self.write_untagged(Untagged::Bye("Autologout; idle for too long".into())).await?;
                         return self.conn.shutdown().await.map(|()| None);
                     }
                     Ok(r) => r?,
@@ -389,9 +389,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if matches!(body, CommandBody::Logout) {
             metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => "ok")
                 .increment(1);
-            self.conn.write(b"* BYE Logging out\r\n").await?;
+            self.write_untagged(Untagged::Bye("Logging out".into()))
+                .await?;
             self.conn
-                .write(format!("{tag} OK Logout completed\r\n").as_bytes())
+                .write(&Tagged::ok("Logout completed").encode(&tag))
                 .await?;
             self.conn.flush().await?;
             return Ok(false);
@@ -413,9 +414,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(Error::Reply(t)) => t,
             Err(Error::Bye(text)) => {
                 self.flush_out().await?;
-                self.conn
-                    .write(format!("* BYE {text}\r\n").as_bytes())
-                    .await?;
+                self.write_untagged(Untagged::Bye(text)).await?;
                 self.conn.flush().await?;
                 return Ok(false);
             }
@@ -424,7 +423,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             && let Err(e) = self.sync_selected(spec.expunge).await
         {
             self.flush_out().await?;
-            self.conn.write(format!("* BYE {e}\r\n").as_bytes()).await?;
+            self.write_untagged(Untagged::Bye(e)).await?;
             self.conn.flush().await?;
             return Ok(false);
         }
@@ -445,7 +444,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Writes the collected untagged responses.
     async fn flush_out(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
+            let out = self.out.take();
             self.conn.write(&out).await?;
         }
         Ok(())
@@ -493,9 +492,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn dispatch(&mut self, tag: &str, body: CommandBody) -> CmdResult {
         match body {
             CommandBody::Capability => {
-                self.out.extend_from_slice(
-                    format!("* CAPABILITY {}\r\n", self.capabilities()).as_bytes(),
-                );
+                self.out.push(Untagged::Capability(self.capabilities()));
                 Ok(Tagged::ok("Capability completed"))
             }
             CommandBody::Noop => Ok(Tagged::ok("NOOP completed")),
@@ -505,13 +502,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 if !params.is_empty() {
                     tracing::info!(?params, "client ID");
                 }
-                self.out.extend_from_slice(
-                    format!(
-                        "* ID (\"name\" \"mailroom\" \"version\" \"{}\")\r\n",
-                        env!("CARGO_PKG_VERSION")
-                    )
-                    .as_bytes(),
-                );
+                self.out.push(Untagged::Id(vec![
+                    ("name".into(), "mailroom".into()),
+                    ("version".into(), env!("CARGO_PKG_VERSION").into()),
+                ]));
                 Ok(Tagged::ok("ID completed"))
             }
             CommandBody::Login { user, password } => self.login(&user, &password).await,
@@ -520,7 +514,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             CommandBody::Enable(caps) => Ok(self.enable(&caps)),
             CommandBody::Namespace => {
-                self.out.extend_from_slice(acl::NAMESPACE_RESPONSE);
+                self.out.push(acl::namespace_response());
                 Ok(Tagged::ok("Namespace completed"))
             }
             CommandBody::Idle => self.idle(tag).await,
@@ -925,14 +919,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 enabled.push("UTF8=ACCEPT");
             }
         }
-        self.out.extend_from_slice(
-            format!(
-                "* ENABLED{}{}\r\n",
-                if enabled.is_empty() { "" } else { " " },
-                enabled.join(" ")
-            )
-            .as_bytes(),
-        );
+        self.out.push(Untagged::Enabled(
+            enabled.into_iter().map(String::from).collect(),
+        ));
         Tagged::ok("Enabled")
     }
 
@@ -955,7 +944,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 _ = self.shutdown.cancelled() => return Err(Error::Bye("Server shutting down".into())),
                 _ = &mut timeout => return Err(Error::Bye("IDLE timed out".into())),
                 _ = ticker.tick() => {
-                    self.conn.write(b"* OK Still here\r\n").await?;
+                    self.write_untagged(Untagged::Status(Tagged::ok("Still here"))).await?;
                     self.conn.flush().await?;
                 }
                 change = self.changes.recv(), if self.state.selected().is_some() => {
@@ -996,9 +985,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         self.condstore = true;
         if let Some(highest) = highest {
-            self.out.extend_from_slice(
-                format!("* OK [HIGHESTMODSEQ {highest}] Highest\r\n").as_bytes(),
-            );
+            self.out
+                .status(Tagged::ok_with(Code::HighestModSeq(highest), "Highest"));
         }
     }
 
@@ -1030,9 +1018,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .ok_or_else(|| Tagged::no(Code::Cannot, "Mailbox name is not valid modified UTF-7"))
     }
 
-    /// Writes a mailbox name as this session shows it.
-    fn write_mailbox(&self, out: &mut Vec<u8>, name: &str) {
-        encode::write_mailbox(out, name, self.utf8);
+    /// A mailbox name as this session shows it.
+    fn shown(&self, name: impl Into<String>) -> MailboxName {
+        MailboxName::new(name, self.utf8)
+    }
+
+    /// Writes one untagged response straight to the client (greeting, BYE,
+    /// IDLE keepalive), not waiting for the end of a command.
+    async fn write_untagged(&mut self, response: Untagged) -> io::Result<()> {
+        let mut line = Vec::new();
+        response.encode(&mut line);
+        self.conn.write(&line).await
     }
 }
 

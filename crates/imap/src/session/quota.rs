@@ -13,28 +13,19 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::acl::nonexistent;
 use super::{CmdResult, Code, Error, Session, Tagged};
-use crate::proto::encode;
+use crate::proto::untagged::Untagged;
 
 /// The capabilities this module answers for.
 pub(super) const CAPS: &str = "QUOTA QUOTA=RES-STORAGE";
 
 /// `* QUOTA root (STORAGE used limit)` in KiB (RFC 9208 §5.1), or nothing for an
 /// account without a limit.
-fn quota_line(root: &str, usage: QuotaUsage) -> Vec<u8> {
-    let Some(limit) = usage.limit_bytes else {
-        return Vec::new();
-    };
-    let mut out = b"* QUOTA ".to_vec();
-    encode::write_string(&mut out, root.as_bytes());
-    out.extend_from_slice(
-        format!(
-            " (STORAGE {} {})\r\n",
-            usage.used_bytes / 1024,
-            limit / 1024
-        )
-        .as_bytes(),
-    );
-    out
+fn quota_response(root: &str, usage: QuotaUsage) -> Option<Untagged> {
+    let limit = usage.limit_bytes?;
+    Some(Untagged::Quota {
+        root: root.to_string(),
+        resources: vec![("STORAGE".into(), usage.used_bytes / 1024, limit / 1024)],
+    })
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -61,8 +52,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Err(Tagged::no(Code::Nonexistent, "No such quota root").into());
         };
         let usage = self.store.quota_usage(account_id).await?;
-        let line = quota_line(root, usage);
-        self.out.extend_from_slice(&line);
+        if let Some(quota) = quota_response(root, usage) {
+            self.out.push(quota);
+        }
         Ok(Tagged::ok("GETQUOTA completed"))
     }
 
@@ -74,13 +66,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let root = resolved.location.owner.clone().unwrap_or_default();
         let usage = self.store.quota_usage(resolved.location.account_id).await?;
-        let mut out = b"* QUOTAROOT ".to_vec();
-        self.write_mailbox(&mut out, &resolved.location.display());
-        out.push(b' ');
-        encode::write_string(&mut out, root.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&quota_line(&root, usage));
-        self.out.extend_from_slice(&out);
+        self.out.push(Untagged::QuotaRoot {
+            mailbox: self.shown(resolved.location.display()),
+            roots: vec![root.clone()],
+        });
+        if let Some(quota) = quota_response(&root, usage) {
+            self.out.push(quota);
+        }
         Ok(Tagged::ok("GETQUOTAROOT completed"))
     }
 

@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{CmdResult, Session, Tagged, search};
 use crate::proto::types::{SearchKey, SearchReturn, SortCriterion, SortKey, ThreadAlgorithm};
+use crate::proto::untagged::Untagged;
 use crate::rfc5256::{self, EnvelopeAddresses, SortValue, ThreadInput};
 use crate::selected::Selected;
 
@@ -100,13 +101,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let numbers = rfc5256::sort(criteria, items);
 
         let Some(opts) = returns else {
-            let mut line = String::from("* SORT");
-            for n in &numbers {
-                line.push(' ');
-                line.push_str(&n.to_string());
-            }
-            line.push_str("\r\n");
-            self.out.extend_from_slice(line.as_bytes());
+            self.out.push(Untagged::Sort(numbers));
             return Ok(Tagged::ok("SORT completed"));
         };
         // ESORT (RFC 5267 §3.2): as ESEARCH, MIN and MAX being the first and the
@@ -132,15 +127,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return Ok(Tagged::ok("SORT completed, result saved"));
             }
         }
-        let line = search::esearch_response(
-            tag,
-            uid,
-            &opts,
-            &numbers,
-            rfc5256::ordered_sequence_set(&numbers),
-            None,
-        );
-        self.out.extend_from_slice(line.as_bytes());
+        self.out
+            .push(search::esearch_response(tag, uid, &opts, &numbers, None));
         Ok(Tagged::ok("SORT completed"))
     }
 
@@ -180,13 +168,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ThreadAlgorithm::OrderedSubject => rfc5256::thread_ordered_subject(&inputs),
             ThreadAlgorithm::References => rfc5256::thread_references(&inputs),
         };
-        let text = rfc5256::encode_threads(&threads);
-        let line = if text.is_empty() {
-            "* THREAD\r\n".to_string()
-        } else {
-            format!("* THREAD {text}\r\n")
-        };
-        self.out.extend_from_slice(line.as_bytes());
+        self.out.push(Untagged::Thread(threads));
         Ok(Tagged::ok("THREAD completed"))
     }
 }
