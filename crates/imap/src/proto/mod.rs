@@ -1,6 +1,8 @@
 //! The IMAP grammar, apart from I/O and session logic: command types, the parser,
 //! response encoding and modified UTF-7 mailbox names.
 
+#[cfg(test)]
+pub mod client;
 pub mod commands;
 pub mod encode;
 pub mod parse;
