@@ -60,6 +60,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::proto::untagged::Untagged;
+
 /// The IMAP service: accepts connections and runs one session task per connection.
 pub struct ImapServer {
     store: Store,
@@ -287,18 +289,20 @@ impl Drop for ActiveConnection {
 }
 
 async fn refuse(mut stream: TcpStream, transport: Transport, tls: Option<TlsManager>) {
-    const BYE: &[u8] = b"* BYE Too many connections\r\n";
+    let mut bye = Vec::new();
+    Untagged::Bye("Too many connections".into()).encode(&mut bye);
+
     match (transport, tls) {
         (Transport::Tls, Some(tls)) => {
             if let Ok(Ok(mut stream)) =
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await
             {
-                let _ = stream.write_all(BYE).await;
+                let _ = stream.write_all(&bye).await;
                 let _ = stream.shutdown().await;
             }
         }
         _ => {
-            let _ = stream.write_all(BYE).await;
+            let _ = stream.write_all(&bye).await;
             let _ = stream.shutdown().await;
         }
     }

@@ -102,7 +102,7 @@ impl State {
     }
 }
 
-pub(crate) use crate::proto::response::{Code, Status, Tagged};
+pub(crate) use crate::proto::response::{Code, Status, Tagged, continuation};
 
 /// Runs a Selected-state handler with the selected mailbox lent to it as
 /// `$sel`, and gives the mailbox back to the state when the handler ends,
@@ -197,12 +197,12 @@ fn command_label(spec: Option<&'static CommandSpec>) -> &'static str {
     spec.map_or("UNKNOWN", |s| s.name)
 }
 
-/// Counts a response line refused before parsing (framing limits).
-fn record_command(label: &'static str, line: &str) {
-    let result = if line.split(' ').nth(1) == Some("NO") {
-        "no"
-    } else {
-        "bad"
+/// Counts a command's answer in `mailroom_imap_commands_total`.
+fn record_command(label: &'static str, status: Status) {
+    let result = match status {
+        Status::Ok => "ok",
+        Status::No => "no",
+        Status::Bad => "bad",
     };
     metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => result)
         .increment(1);
@@ -333,11 +333,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return Ok(None);
             };
             let input = match incoming {
-                Incoming::Refused(line) => {
-                    tracing::info!(response = %line, "command refused by framing");
-                    record_command(command_label(None), &line);
-                    self.conn.write(line.as_bytes()).await?;
-                    self.conn.write(b"\r\n").await?;
+                Incoming::Refused(refusal) => {
+                    let line = refusal.encode();
+                    tracing::info!(response = %String::from_utf8_lossy(line.trim_ascii_end()), "command refused by framing");
+                    record_command(command_label(None), refusal.answer.status);
+                    self.conn.write(&line).await?;
                     self.conn.flush().await?;
                     continue;
                 }
@@ -358,12 +358,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                             Tagged::bad(format!("Error in IMAP command: {text}"))
                         }
                     };
-                    metrics::counter!(
-                        "mailroom_imap_commands_total",
-                        "command" => command_label(command_of(&input)),
-                        "result" => if answer.status == Status::No { "no" } else { "bad" }
-                    )
-                    .increment(1);
+                    record_command(command_label(command_of(&input)), answer.status);
                     let line = answer.encode(e.tag.as_deref().unwrap_or("*"));
                     self.conn.write(&line).await?;
                     self.conn.flush().await?;
@@ -387,8 +382,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let label = spec.name;
         tracing::debug!(tag = %tag, command = name, "command");
         if matches!(body, CommandBody::Logout) {
-            metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => "ok")
-                .increment(1);
+            record_command(label, Status::Ok);
             self.write_untagged(Untagged::Bye("Logging out".into()))
                 .await?;
             self.conn
@@ -428,14 +422,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(false);
         }
         self.flush_out().await?;
-        let result = match tagged.status {
-            Status::Ok => "ok",
-            Status::No => "no",
-            Status::Bad => "bad",
-        };
         let line = tagged.encode(&tag);
-        metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => result)
-            .increment(1);
+        record_command(label, tagged.status);
         self.conn.write(&line).await?;
         self.conn.flush().await?;
         Ok(true)
@@ -811,9 +799,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Sends a `+` challenge and reads the client's one-line answer (base64, or `*`).
     async fn sasl_response(&mut self, challenge: &str) -> Result<String, Error> {
-        self.conn
-            .write(format!("+ {challenge}\r\n").as_bytes())
-            .await?;
+        self.conn.write(&continuation(challenge)).await?;
         self.conn.flush().await?;
         let max = self.conn.limits().max_line;
         // The client may take its time, but not forever, and not past shutdown.
@@ -931,7 +917,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let _ = tag;
         self.sync_selected(true).await.map_err(Error::Bye)?;
         self.flush_out().await?;
-        self.conn.write(b"+ idling\r\n").await?;
+        self.conn.write(&continuation("idling")).await?;
         self.conn.flush().await?;
         let keepalive = self.config.imap.idle_keepalive.max(Duration::from_secs(1));
         let timeout = tokio::time::sleep(self.config.imap.idle_timeout.max(Duration::from_secs(1)));
