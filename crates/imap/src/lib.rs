@@ -1,12 +1,16 @@
 //! mailroom's IMAP server: IMAP4rev1 (RFC 3501) by default, IMAP4rev2 (RFC 9051)
 //! after `ENABLE IMAP4rev2`, over the SQLite store.
 //!
-//! Layout: `proto` is the grammar (types, parser, response encoding, modified
-//! UTF-7) and knows nothing of I/O; `connection` frames the byte stream into
-//! commands within the configured limits; `session` holds the per-connection
-//! state machine and one module per group of commands; `selected` is the
-//! selected-mailbox view that maps sequence numbers to UIDs and decides when
-//! changes made elsewhere may be reported (RFC 9051 §7.5.1).
+//! Layout: `proto` is the grammar and knows nothing of I/O: the command table
+//! (`commands`), the parser (`parse/`, one file per command group), command
+//! types, responses as values (`response`: tagged answers and codes;
+//! `untagged`: untagged and FETCH responses) and their one encoder, modified
+//! UTF-7. Nothing outside `proto` writes protocol text. `connection` frames the
+//! byte stream into commands within the configured limits; `session` holds the
+//! per-connection state (`State`: the account and the selected mailbox live
+//! inside the state that has them) and one module per group of commands;
+//! `selected` is the selected-mailbox view that maps sequence numbers to UIDs
+//! and decides when changes made elsewhere may be reported (RFC 9051 §7.5.1).
 //!
 //! Advertised (and tested in `tests/`): IMAP4rev1, IMAP4rev2, LITERAL+, SASL-IR,
 //! STARTTLS (plain listener with a certificate, RFC 9051 §6.2.1), AUTH=SCRAM-SHA-256

@@ -1,5 +1,7 @@
-//! The IMAP grammar, apart from I/O and session logic: command types, the parser,
-//! response encoding and modified UTF-7 mailbox names.
+//! The IMAP grammar, apart from I/O and session logic: the command table, command
+//! types, the parser, responses as values with their encoder, and modified UTF-7
+//! mailbox names. `client` (tests only) reads responses back as a client would,
+//! for the round-trip properties.
 
 #[cfg(test)]
 pub mod client;
