@@ -21,7 +21,7 @@
 //! MULTIAPPEND, UTF8=ACCEPT, STATUS=SIZE, CONDSTORE (MODSEQ, CHANGEDSINCE,
 //! UNCHANGEDSINCE, SEARCH MODSEQ, HIGHESTMODSEQ), QRESYNC (VANISHED, SELECT
 //! QRESYNC), ACL with RIGHTS=texk and the shared namespace, SORT, SORT=DISPLAY,
-//! ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (algorithms in [`rfc5256`]),
+//! ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (algorithms in [`sorting`] and [`threading`]),
 //! QUOTA and QUOTA=RES-STORAGE. Not implemented, hence not advertised and answered
 //! BAD: CATENATE.
 //!
@@ -43,9 +43,10 @@
 
 mod connection;
 pub mod proto;
-pub mod rfc5256;
 mod selected;
 mod session;
+pub mod sorting;
+pub mod threading;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

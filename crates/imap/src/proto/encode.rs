@@ -5,7 +5,7 @@
 
 use mailroom_store::Rights;
 
-use crate::rfc5256::Threads;
+use crate::threading::Threads;
 
 /// Is `s` a valid atom (RFC 9051 §9 ATOM-CHAR)?
 fn is_atom(s: &str) -> bool {

@@ -152,7 +152,8 @@ impl FetchAttr {
 }
 
 /// SORT criteria and THREAD algorithms (RFC 5256, RFC 5957).
-pub use crate::rfc5256::{SortCriterion, SortKey, ThreadAlgorithm};
+pub use crate::sorting::{SortCriterion, SortKey};
+pub use crate::threading::ThreadAlgorithm;
 /// STORE's flag operation.
 pub use mailroom_store::FlagOp;
 /// RFC 4314 rights and how SETACL changes them.

@@ -11,7 +11,7 @@ use mailroom_store::{Flags, Rights};
 
 use super::encode;
 use super::response::Tagged;
-use crate::rfc5256::Threads;
+use crate::threading::Threads;
 
 /// A mailbox name as a session shows it: modified UTF-7 unless the client
 /// enabled UTF-8 (RFC 9051 §5.1.3, RFC 6855).

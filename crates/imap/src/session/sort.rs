@@ -1,7 +1,7 @@
 //! SORT and THREAD (RFC 5256), with ESORT (RFC 5267) and SORT=DISPLAY (RFC 5957).
 //! SEARCH's evaluation picks the messages; the store's per-message keys
-//! ([`mailroom_store::SortData`]) and the pure algorithms of [`crate::rfc5256`]
-//! order them.
+//! ([`mailroom_store::SortData`]) and the pure algorithms of [`crate::sorting`]
+//! and [`crate::threading`] order them.
 
 use std::collections::HashMap;
 
@@ -11,8 +11,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{CmdResult, Session, Tagged, search};
 use crate::proto::types::{SearchKey, SearchReturn, SortCriterion, SortKey, ThreadAlgorithm};
 use crate::proto::untagged::Untagged;
-use crate::rfc5256::{self, EnvelopeAddresses, SortValue, ThreadInput};
 use crate::selected::Selected;
+use crate::sorting::{self, EnvelopeAddresses, SortValue};
+use crate::threading::{self, ThreadInput};
 
 /// The capabilities this module answers for.
 pub(super) const CAPS: &str = "SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
@@ -32,7 +33,7 @@ fn sort_value(
     };
     let mut addrs = |d: &SortData| -> EnvelopeAddresses {
         addresses
-            .get_or_insert_with(|| rfc5256::envelope_addresses(&d.envelope).unwrap_or_default())
+            .get_or_insert_with(|| sorting::envelope_addresses(&d.envelope).unwrap_or_default())
             .clone()
     };
     let decode = |b: &[u8]| mailroom_message::decode_header_text(b);
@@ -42,18 +43,18 @@ fn sort_value(
         SortKey::Date => SortValue::Number(d.sent_date.unwrap_or(d.internal_date)),
         SortKey::Size => SortValue::Number(i64::try_from(d.size).unwrap_or(i64::MAX)),
         SortKey::Subject => SortValue::text(
-            rfc5256::base_subject(d.subject.as_deref().unwrap_or_default())
+            sorting::base_subject(d.subject.as_deref().unwrap_or_default())
                 .0
                 .as_bytes(),
         ),
-        SortKey::From => SortValue::text(&rfc5256::first_mailbox(&addrs(d).from)),
-        SortKey::To => SortValue::text(&rfc5256::first_mailbox(&addrs(d).to)),
-        SortKey::Cc => SortValue::text(&rfc5256::first_mailbox(&addrs(d).cc)),
+        SortKey::From => SortValue::text(&sorting::first_mailbox(&addrs(d).from)),
+        SortKey::To => SortValue::text(&sorting::first_mailbox(&addrs(d).to)),
+        SortKey::Cc => SortValue::text(&sorting::first_mailbox(&addrs(d).cc)),
         SortKey::DisplayFrom => {
-            SortValue::text(rfc5256::display_name(&addrs(d).from, decode).as_bytes())
+            SortValue::text(sorting::display_name(&addrs(d).from, decode).as_bytes())
         }
         SortKey::DisplayTo => {
-            SortValue::text(rfc5256::display_name(&addrs(d).to, decode).as_bytes())
+            SortValue::text(sorting::display_name(&addrs(d).to, decode).as_bytes())
         }
     }
 }
@@ -98,7 +99,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 (if uid { u } else { seq }, values)
             })
             .collect();
-        let numbers = rfc5256::sort(criteria, items);
+        let numbers = sorting::sort(criteria, items);
 
         let Some(opts) = returns else {
             self.out.push(Untagged::Sort(numbers));
@@ -165,8 +166,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             })
             .collect();
         let threads = match algorithm {
-            ThreadAlgorithm::OrderedSubject => rfc5256::thread_ordered_subject(&inputs),
-            ThreadAlgorithm::References => rfc5256::thread_references(&inputs),
+            ThreadAlgorithm::OrderedSubject => threading::thread_ordered_subject(&inputs),
+            ThreadAlgorithm::References => threading::thread_references(&inputs),
         };
         self.out.push(Untagged::Thread(threads));
         Ok(Tagged::ok("THREAD completed"))
