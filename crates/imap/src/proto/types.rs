@@ -119,7 +119,7 @@ pub enum FetchAttr {
     Uid,
     /// MODSEQ (RFC 7162 §3.1.4).
     ModSeq,
-    /// BODY[section]<partial> and BODY.PEEK[...]; `label` is the section as the
+    /// `BODY[section]<partial>` and `BODY.PEEK[...]`; `label` is the section as the
     /// client wrote it, echoed in the response.
     BodySection {
         peek: bool,
@@ -127,7 +127,7 @@ pub enum FetchAttr {
         label: String,
         partial: Option<(u32, u32)>,
     },
-    /// BINARY[part]<partial> and BINARY.PEEK (RFC 3516).
+    /// `BINARY[part]<partial>` and `BINARY.PEEK` (RFC 3516).
     Binary {
         peek: bool,
         part: Vec<u32>,
