@@ -91,7 +91,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .into_iter()
             .filter(|&i| changed_since.is_none_or(|m| sel.message(i).modseq > m))
             .collect();
-        let attrs = complete_attrs(attrs, uid, changed_since.is_some() || self.condstore);
+        let attrs = complete_attrs(attrs, uid, changed_since.is_some(), self.condstore);
         let needs = Needs::of(&attrs);
         let uids: Vec<u32> = indexes
             .iter()
@@ -216,14 +216,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 }
 
-/// The attributes as answered: UID FETCH always returns UID (first), and with
-/// CONDSTORE (or CHANGEDSINCE) every FETCH carrying FLAGS carries MODSEQ (RFC
-/// 7162 §3.1.4).
-fn complete_attrs(mut attrs: Vec<FetchAttr>, uid: bool, condstore: bool) -> Vec<FetchAttr> {
+/// The attributes as answered: UID FETCH always returns UID (first); CHANGEDSINCE
+/// implies MODSEQ (RFC 7162 §3.1.4.1), and with CONDSTORE every FETCH carrying
+/// FLAGS carries MODSEQ (§3.1.4).
+fn complete_attrs(
+    mut attrs: Vec<FetchAttr>,
+    uid: bool,
+    changed_since: bool,
+    condstore: bool,
+) -> Vec<FetchAttr> {
     if uid && !attrs.contains(&FetchAttr::Uid) {
         attrs.insert(0, FetchAttr::Uid);
     }
-    if condstore && attrs.contains(&FetchAttr::Flags) && !attrs.contains(&FetchAttr::ModSeq) {
+    if (changed_since || (condstore && attrs.contains(&FetchAttr::Flags)))
+        && !attrs.contains(&FetchAttr::ModSeq)
+    {
         attrs.push(FetchAttr::ModSeq);
     }
     attrs
@@ -366,5 +373,36 @@ impl<'a> Message<'a> {
             },
         };
         Ok(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_and_modseq_are_added_where_the_rfcs_want_them() {
+        use FetchAttr::{Flags, InternalDate, ModSeq, Uid};
+        assert_eq!(
+            complete_attrs(vec![Flags], true, false, false),
+            [Uid, Flags]
+        );
+        assert_eq!(
+            complete_attrs(vec![Flags], false, false, true),
+            [Flags, ModSeq]
+        );
+        // CHANGEDSINCE implies MODSEQ even without FLAGS.
+        assert_eq!(
+            complete_attrs(vec![InternalDate], true, true, true),
+            [Uid, InternalDate, ModSeq]
+        );
+        assert_eq!(
+            complete_attrs(vec![InternalDate], false, false, true),
+            [InternalDate]
+        );
+        assert_eq!(
+            complete_attrs(vec![Uid, ModSeq], true, true, true),
+            [Uid, ModSeq]
+        );
     }
 }
