@@ -182,6 +182,34 @@ impl Untagged {
         out.extend_from_slice(STAR);
         match self {
             Untagged::Status(_) => {}
+            Untagged::Bye(_)
+            | Untagged::Capability(_)
+            | Untagged::Enabled(_)
+            | Untagged::Id(_)
+            | Untagged::Namespace { .. } => self.write_server_data(out),
+            Untagged::Flags(_)
+            | Untagged::Exists(_)
+            | Untagged::Recent(_)
+            | Untagged::Expunge(_)
+            | Untagged::Vanished { .. }
+            | Untagged::List { .. }
+            | Untagged::MailboxStatus { .. } => self.write_mailbox_data(out),
+            Untagged::Search { .. }
+            | Untagged::Esearch(_)
+            | Untagged::Sort(_)
+            | Untagged::Thread(_) => self.write_search_data(out),
+            Untagged::Acl { .. }
+            | Untagged::ListRights { .. }
+            | Untagged::MyRights { .. }
+            | Untagged::Quota { .. }
+            | Untagged::QuotaRoot { .. } => self.write_rights_data(out),
+        }
+        out.extend_from_slice(CRLF);
+    }
+
+    /// Server and connection data: BYE, CAPABILITY, ENABLED, ID, NAMESPACE.
+    fn write_server_data(&self, out: &mut Vec<u8>) {
+        match self {
             Untagged::Bye(text) => {
                 out.extend_from_slice(b"BYE ");
                 out.extend_from_slice(text.as_bytes());
@@ -226,6 +254,13 @@ impl Untagged {
                 out.push(b' ');
                 write_namespaces(out, shared);
             }
+            _ => {}
+        }
+    }
+
+    /// Mailbox data and message status (RFC 9051 §7.2-7.4).
+    fn write_mailbox_data(&self, out: &mut Vec<u8>) {
+        match self {
             Untagged::Flags(flags) => {
                 out.extend_from_slice(b"FLAGS (");
                 out.extend_from_slice(flags.join(" ").as_bytes());
@@ -274,6 +309,13 @@ impl Untagged {
                 }
                 out.push(b')');
             }
+            _ => {}
+        }
+    }
+
+    /// SEARCH, ESEARCH, SORT and THREAD results.
+    fn write_search_data(&self, out: &mut Vec<u8>) {
+        match self {
             Untagged::Search { numbers, modseq } => {
                 out.extend_from_slice(b"SEARCH");
                 write_numbers(out, numbers);
@@ -318,6 +360,13 @@ impl Untagged {
                     out.extend_from_slice(text.as_bytes());
                 }
             }
+            _ => {}
+        }
+    }
+
+    /// ACL (RFC 4314 §3.6-3.8) and QUOTA (RFC 9208 §5) data.
+    fn write_rights_data(&self, out: &mut Vec<u8>) {
+        match self {
             Untagged::Acl { mailbox, entries } => {
                 out.extend_from_slice(b"ACL ");
                 write_mailbox(out, mailbox);
@@ -371,8 +420,8 @@ impl Untagged {
                     encode::write_string(out, root.as_bytes());
                 }
             }
+            _ => {}
         }
-        out.extend_from_slice(CRLF);
     }
 }
 
