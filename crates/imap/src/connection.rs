@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
 use crate::proto::commands::Literals;
 use crate::proto::parse::{command_of, tag_of};
+use crate::proto::response::{Code, Tagged, continuation};
 
 /// Input buffer kept by an idle connection.
 const IDLE_BUFFER: usize = 4 * 1024;
@@ -45,8 +46,29 @@ impl FrameLimits {
 pub enum Incoming {
     /// One whole command, literals inline, without the final CRLF.
     Command(Vec<u8>),
-    /// A command refused by framing; this response line (no CRLF) answers it.
-    Refused(String),
+    /// A command refused by framing, with its answer.
+    Refused(Refusal),
+}
+
+/// The answer to a command framing refused: tagged when its tag could be read.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub tag: Option<String>,
+    pub answer: Tagged,
+}
+
+impl Refusal {
+    fn new(tag: Option<&str>, answer: Tagged) -> Self {
+        Refusal {
+            tag: tag.map(str::to_string),
+            answer,
+        }
+    }
+
+    /// The response line, CRLF included.
+    pub fn encode(&self) -> Vec<u8> {
+        self.answer.encode(self.tag.as_deref().unwrap_or("*"))
+    }
 }
 
 /// Result of reading one line.
@@ -200,9 +222,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
         let mut command = match self.read_line(max_line).await? {
             None => return Ok(None),
             Some(Line::TooLong(head)) => {
-                return Ok(Some(Incoming::Refused(refusal(
-                    &head,
-                    "BAD Command line too long",
+                return Ok(Some(Incoming::Refused(Refusal::new(
+                    tag_of(&head).as_deref(),
+                    Tagged::bad("Command line too long"),
                 ))));
             }
             Some(Line::Complete(line)) => line,
@@ -213,7 +235,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                 return Ok(Some(Incoming::Command(command)));
             };
             let Some(tag) = tag_of(&command) else {
-                return Ok(Some(Incoming::Refused("* BAD Invalid tag".into())));
+                return Ok(Some(Incoming::Refused(Refusal::new(
+                    None,
+                    Tagged::bad("Invalid tag"),
+                ))));
             };
             let spec = command_of(&command);
             let append = spec.is_some_and(|s| s.literals == Literals::Messages);
@@ -224,14 +249,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             };
             let total = command.len().saturating_add(n);
             let refusal = if let Some(s) = spec.filter(|s| s.literals == Literals::None) {
-                Some(format!("{tag} BAD {} takes no arguments", s.name))
+                Some(Tagged::bad(format!("{} takes no arguments", s.name)))
             } else if spec.is_none() {
-                Some(format!("{tag} BAD Unknown command"))
+                Some(Tagged::bad("Unknown command"))
             } else if n > limit || total > self.limits.max_command(append) {
                 Some(if append {
-                    format!("{tag} NO [TOOBIG] Message too large (the limit is {limit} octets)")
+                    Tagged::no(
+                        Code::TooBig,
+                        format!("Message too large (the limit is {limit} octets)"),
+                    )
                 } else {
-                    format!("{tag} BAD Literal too large (the limit is {limit} octets)")
+                    Tagged::bad(format!("Literal too large (the limit is {limit} octets)"))
                 })
             } else {
                 None
@@ -244,10 +272,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
                     }
                     self.discard_rest_of_command().await?;
                 }
-                return Ok(Some(Incoming::Refused(refusal)));
+                return Ok(Some(Incoming::Refused(Refusal::new(Some(&tag), refusal))));
             }
             if sync {
-                self.write(b"+ Ready for literal data\r\n").await?;
+                self.write(&continuation("Ready for literal data")).await?;
                 self.flush().await?;
             }
             command.extend_from_slice(b"\r\n");
@@ -261,8 +289,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             match self.read_line(max_line).await? {
                 None => return Ok(None),
                 Some(Line::TooLong(_)) => {
-                    return Ok(Some(Incoming::Refused(format!(
-                        "{tag} BAD Command line too long"
+                    return Ok(Some(Incoming::Refused(Refusal::new(
+                        Some(&tag),
+                        Tagged::bad("Command line too long"),
                     ))));
                 }
                 Some(Line::Complete(line)) => command.extend_from_slice(&line),
@@ -303,16 +332,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
     }
 }
 
-fn refusal(head: &[u8], text: &str) -> String {
-    match tag_of(head) {
-        Some(tag) => format!("{tag} {text}"),
-        None => format!("* {text}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The answer of a refused command as the client reads it.
+    fn line(incoming: &Option<Incoming>) -> String {
+        match incoming {
+            Some(Incoming::Refused(r)) => String::from_utf8_lossy(&r.encode()).into_owned(),
+            other => format!("not refused: {other:?}"),
+        }
+    }
 
     fn limits() -> FrameLimits {
         FrameLimits {
@@ -363,26 +393,21 @@ mod tests {
     async fn limits_are_enforced() {
         let long = format!("a NOOP {}\r\nb NOOP\r\n", "x".repeat(500));
         let (cmds, _) = run(long.as_bytes()).await;
-        assert_eq!(
-            cmds[0],
-            Some(Incoming::Refused("a BAD Command line too long".into()))
-        );
+        assert_eq!(line(&cmds[0]), "a BAD Command line too long\r\n");
         assert_eq!(cmds[1], Some(Incoming::Command(b"b NOOP".to_vec())));
 
         let (cmds, written) = run(b"a LOGIN {500}\r\nb NOOP\r\n").await;
-        assert!(
-            matches!(&cmds[0], Some(Incoming::Refused(r)) if r.starts_with("a BAD Literal too large"))
-        );
+        assert!(line(&cmds[0]).starts_with("a BAD Literal too large"));
         assert_eq!(cmds[1], Some(Incoming::Command(b"b NOOP".to_vec())));
         assert!(written.is_empty());
 
         let input = format!("a APPEND x {{2000+}}\r\n{}\r\nb NOOP\r\n", "y".repeat(2000));
         let (cmds, _) = run(input.as_bytes()).await;
-        assert!(matches!(&cmds[0], Some(Incoming::Refused(r)) if r.starts_with("a NO [TOOBIG]")));
+        assert!(line(&cmds[0]).starts_with("a NO [TOOBIG]"));
         assert_eq!(cmds[1], Some(Incoming::Command(b"b NOOP".to_vec())));
 
         let (cmds, written) = run(b"a FROB {5}\r\n").await;
-        assert!(matches!(&cmds[0], Some(Incoming::Refused(r)) if r == "a BAD Unknown command"));
+        assert_eq!(line(&cmds[0]), "a BAD Unknown command\r\n");
         assert!(written.is_empty());
     }
 

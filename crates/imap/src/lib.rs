@@ -1,12 +1,16 @@
 //! mailroom's IMAP server: IMAP4rev1 (RFC 3501) by default, IMAP4rev2 (RFC 9051)
 //! after `ENABLE IMAP4rev2`, over the SQLite store.
 //!
-//! Layout: `proto` is the grammar (types, parser, response encoding, modified
-//! UTF-7) and knows nothing of I/O; `connection` frames the byte stream into
-//! commands within the configured limits; `session` holds the per-connection
-//! state machine and one module per group of commands; `selected` is the
-//! selected-mailbox view that maps sequence numbers to UIDs and decides when
-//! changes made elsewhere may be reported (RFC 9051 §7.5.1).
+//! Layout: `proto` is the grammar and knows nothing of I/O: the command table
+//! (`commands`), the parser (`parse/`, one file per command group), command
+//! types, responses as values (`response`: tagged answers and codes;
+//! `untagged`: untagged and FETCH responses) and their one encoder, modified
+//! UTF-7. Nothing outside `proto` writes protocol text. `connection` frames the
+//! byte stream into commands within the configured limits; `session` holds the
+//! per-connection state (`State`: the account and the selected mailbox live
+//! inside the state that has them) and one module per group of commands;
+//! `selected` is the selected-mailbox view that maps sequence numbers to UIDs
+//! and decides when changes made elsewhere may be reported (RFC 9051 §7.5.1).
 //!
 //! Advertised (and tested in `tests/`): IMAP4rev1, IMAP4rev2, LITERAL+, SASL-IR,
 //! STARTTLS (plain listener with a certificate, RFC 9051 §6.2.1), AUTH=SCRAM-SHA-256
@@ -17,7 +21,7 @@
 //! MULTIAPPEND, UTF8=ACCEPT, STATUS=SIZE, CONDSTORE (MODSEQ, CHANGEDSINCE,
 //! UNCHANGEDSINCE, SEARCH MODSEQ, HIGHESTMODSEQ), QRESYNC (VANISHED, SELECT
 //! QRESYNC), ACL with RIGHTS=texk and the shared namespace, SORT, SORT=DISPLAY,
-//! ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (algorithms in [`rfc5256`]),
+//! ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (algorithms in [`sorting`] and [`threading`]),
 //! QUOTA and QUOTA=RES-STORAGE. Not implemented, hence not advertised and answered
 //! BAD: CATENATE.
 //!
@@ -39,9 +43,10 @@
 
 mod connection;
 pub mod proto;
-pub mod rfc5256;
 mod selected;
 mod session;
+pub mod sorting;
+pub mod threading;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -59,6 +64,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+
+use crate::proto::untagged::Untagged;
 
 /// The IMAP service: accepts connections and runs one session task per connection.
 pub struct ImapServer {
@@ -287,18 +294,20 @@ impl Drop for ActiveConnection {
 }
 
 async fn refuse(mut stream: TcpStream, transport: Transport, tls: Option<TlsManager>) {
-    const BYE: &[u8] = b"* BYE Too many connections\r\n";
+    let mut bye = Vec::new();
+    Untagged::Bye("Too many connections".into()).encode(&mut bye);
+
     match (transport, tls) {
         (Transport::Tls, Some(tls)) => {
             if let Ok(Ok(mut stream)) =
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await
             {
-                let _ = stream.write_all(BYE).await;
+                let _ = stream.write_all(&bye).await;
                 let _ = stream.shutdown().await;
             }
         }
         _ => {
-            let _ = stream.write_all(BYE).await;
+            let _ = stream.write_all(&bye).await;
             let _ = stream.shutdown().await;
         }
     }

@@ -10,8 +10,9 @@ use std::collections::{BTreeSet, HashSet};
 
 use mailroom_store::{Flags, Mailbox, MessageMeta, Rights, Store, StoreError};
 
-use crate::proto::encode;
+use crate::proto::response::{Code, Tagged};
 use crate::proto::types::SequenceSet;
+use crate::proto::untagged::{FetchResponse, Responses, Untagged};
 
 pub struct Selected {
     pub mailbox: Mailbox,
@@ -116,12 +117,15 @@ impl Selected {
     }
 
     /// `* FLAGS` and `* OK [PERMANENTFLAGS]` for the current keywords.
-    pub fn flags_responses(&self, out: &mut Vec<u8>) {
+    pub fn flags_responses(&self, out: &mut Responses) {
         let mut names: Vec<String> = Flags::SYSTEM.iter().map(|(_, n)| n.to_string()).collect();
         names.extend(self.keywords.iter().cloned());
-        out.extend_from_slice(format!("* FLAGS ({})\r\n", names.join(" ")).as_bytes());
+        out.push(Untagged::Flags(names.clone()));
         if self.read_only {
-            out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n");
+            out.status(Tagged::ok_with(
+                Code::PermanentFlags(Vec::new()),
+                "Read-only mailbox.",
+            ));
         } else {
             // Only the flags the session's rights let it change (RFC 4314 §4).
             let write = self.rights.contains(Rights::WRITE);
@@ -136,13 +140,10 @@ impl Selected {
             if write {
                 permitted.push("\\*".into());
             }
-            out.extend_from_slice(
-                format!(
-                    "* OK [PERMANENTFLAGS ({})] Flags permitted.\r\n",
-                    permitted.join(" ")
-                )
-                .as_bytes(),
-            );
+            out.status(Tagged::ok_with(
+                Code::PermanentFlags(permitted),
+                "Flags permitted.",
+            ));
         }
     }
 
@@ -204,7 +205,7 @@ impl Selected {
 
     /// New keywords since the last FLAGS response: announces them, with
     /// PERMANENTFLAGS, before any FETCH that shows them.
-    pub fn announce_keywords(&mut self, out: &mut Vec<u8>) {
+    pub fn announce_keywords(&mut self, out: &mut Responses) {
         if self.unannounced.is_empty() {
             return;
         }
@@ -215,7 +216,7 @@ impl Selected {
     /// Removes messages this session expunged itself and writes their EXPUNGE
     /// responses (EXPUNGE, UID EXPUNGE, MOVE, where they are required), or one
     /// VANISHED response under QRESYNC (which renumbers the same way).
-    pub fn expunged_by_us(&mut self, uids: &[u32], out: &mut Vec<u8>) {
+    pub fn expunged_by_us(&mut self, uids: &[u32], out: &mut Responses) {
         let mut indexes: Vec<usize> = uids.iter().filter_map(|&u| self.index_of(u)).collect();
         indexes.sort_unstable();
         indexes.dedup();
@@ -224,11 +225,14 @@ impl Selected {
         }
         if self.qresync {
             let uids: Vec<u32> = indexes.iter().map(|&i| self.messages[i].uid).collect();
-            encode::vanished(out, false, &uids);
+            out.push(Untagged::Vanished {
+                earlier: false,
+                uids,
+            });
         } else {
             // Each EXPUNGE shifts the later sequence numbers down by one (RFC 9051 §7.5.1).
             for (removed, &i) in indexes.iter().enumerate() {
-                out.extend_from_slice(format!("* {} EXPUNGE\r\n", i - removed + 1).as_bytes());
+                out.push(Untagged::Expunge((i - removed + 1) as u32));
             }
         }
         let gone: HashSet<u32> = indexes.iter().map(|&i| self.messages[i].uid).collect();
@@ -247,7 +251,7 @@ impl Selected {
         allow_expunge: bool,
         rev2: bool,
         condstore: bool,
-        out: &mut Vec<u8>,
+        out: &mut Responses,
     ) -> Result<(), StoreError> {
         let mut flag_changes = Vec::new();
         let mut added = false;
@@ -296,9 +300,9 @@ impl Selected {
         }
         self.announce_keywords(out);
         if added {
-            out.extend_from_slice(format!("* {} EXISTS\r\n", self.exists()).as_bytes());
+            out.push(Untagged::Exists(self.exists()));
             if !rev2 {
-                out.extend_from_slice(format!("* {} RECENT\r\n", self.recent_count()).as_bytes());
+                out.push(Untagged::Recent(self.recent_count()));
             }
         }
         for uid in flag_changes {
@@ -306,20 +310,13 @@ impl Selected {
                 && !self.pending_expunge.contains(&uid)
             {
                 let m = &self.messages[i];
-                let modseq = if condstore {
-                    format!(" MODSEQ ({})", m.modseq)
-                } else {
-                    String::new()
-                };
-                out.extend_from_slice(
-                    format!(
-                        "* {} FETCH (UID {} FLAGS {}{modseq})\r\n",
-                        i + 1,
-                        uid,
-                        encode::flag_list(&m.flags, !rev2 && self.recent.contains(&uid))
-                    )
-                    .as_bytes(),
-                );
+                let recent = !rev2 && self.recent.contains(&uid);
+                out.fetch(&FetchResponse::flags_update(
+                    i as u32 + 1,
+                    Some(uid),
+                    Some((&m.flags, recent)),
+                    condstore.then_some(m.modseq),
+                ));
             }
         }
         Ok(())

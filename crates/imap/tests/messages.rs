@@ -682,6 +682,14 @@ async fn condstore() {
             && r[1].starts_with("* 2 FETCH ("),
         "{r:?}"
     );
+    // CHANGEDSINCE implies MODSEQ, with or without FLAGS (RFC 7162 §3.1.4.1).
+    let r = c
+        .cmd(&format!("c5b FETCH 1:* (UID) (CHANGEDSINCE {m1})"))
+        .await;
+    assert!(
+        r.len() == 3 && r[0].starts_with("* 1 FETCH (UID 1 MODSEQ ("),
+        "{r:?}"
+    );
     let r = c.cmd(&format!("c6 SEARCH MODSEQ {m2}")).await;
     assert!(r[0].starts_with("* SEARCH 1 2 (MODSEQ "), "{r:?}");
     let r = c

@@ -1,7 +1,11 @@
-//! Response encoding: choosing atom, quoted string or literal for each value
-//! (RFC 9051 §4.3), dates, flag lists and sequence sets.
+//! The pieces responses are written with: atom, quoted string or literal for
+//! each value (RFC 9051 §4.3; literal8 too, in `write_literal` only), dates,
+//! rights, sequence sets and thread trees. `untagged.rs` and `response.rs` put
+//! them together.
 
-use mailroom_store::{Flags, Rights};
+use mailroom_store::Rights;
+
+use crate::threading::Threads;
 
 /// Is `s` a valid atom (RFC 9051 §9 ATOM-CHAR)?
 fn is_atom(s: &str) -> bool {
@@ -86,18 +90,6 @@ pub fn rights(rights: Rights) -> String {
     astring(&rights.imap())
 }
 
-/// The identifier/rights pairs of an ACL response, each preceded by a space.
-pub fn acl_entries<'a>(entries: impl IntoIterator<Item = (&'a str, Rights)>) -> String {
-    let mut out = String::new();
-    for (identifier, r) in entries {
-        out.push(' ');
-        out.push_str(&astring(identifier));
-        out.push(' ');
-        out.push_str(&rights(r));
-    }
-    out
-}
-
 /// INTERNALDATE: `"17-Jul-1996 02:44:25 -0700"`.
 pub fn internal_date(unix: i64, offset_minutes: i32) -> String {
     const MONTHS: [&str; 12] = [
@@ -124,29 +116,15 @@ pub fn internal_date(unix: i64, offset_minutes: i32) -> String {
     )
 }
 
-/// A flag list, with `\Recent` added when the session sees the message as recent.
-/// System flags first, then `\Recent`, then keywords, in Dovecot's order.
-pub fn flag_list(flags: &Flags, recent: bool) -> String {
-    let mut names: Vec<&str> = Flags::SYSTEM
-        .iter()
-        .filter(|(bit, _)| flags.has(*bit))
-        .map(|(_, n)| *n)
-        .collect();
-    if recent {
-        names.push("\\Recent");
-    }
-    names.extend(flags.keywords.iter().map(String::as_str));
-    format!("({})", names.join(" "))
-}
-
-/// Ascending numbers as a compact sequence set (`1:3,7`); empty for none.
+/// Numbers as a compact sequence set of ascending runs in the order given
+/// (`1:3,7`, or `5,1:2` for ESORT, RFC 5267 §3.2); empty for none.
 pub fn sequence_set(numbers: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;
     while i < numbers.len() {
         let start = numbers[i];
         let mut end = start;
-        while i + 1 < numbers.len() && numbers[i + 1] == end.wrapping_add(1) {
+        while i + 1 < numbers.len() && end.checked_add(1) == Some(numbers[i + 1]) {
             i += 1;
             end = numbers[i];
         }
@@ -163,19 +141,49 @@ pub fn sequence_set(numbers: &[u32]) -> String {
     out
 }
 
-/// `* VANISHED uids` (an expunge under QRESYNC, renumbering like EXPUNGE) or
-/// `* VANISHED (EARLIER) uids` (expunges before this session, no renumbering),
-/// RFC 7162 §3.2.10. `uids` ascending; nothing is written for none.
-pub fn vanished(out: &mut Vec<u8>, earlier: bool, uids: &[u32]) {
-    if uids.is_empty() {
-        return;
+/// The THREAD response's data (§5): `(1 2 (3)(4 5))(6)`... for the threads.
+pub fn threads(threads: &Threads) -> String {
+    enum Step {
+        Members(usize),
+        Text(&'static str),
     }
-    out.extend_from_slice(b"* VANISHED ");
-    if earlier {
-        out.extend_from_slice(b"(EARLIER) ");
+    let mut out = String::new();
+    let mut stack: Vec<Step> = Vec::new();
+    for &t in threads.roots.iter().rev() {
+        stack.push(Step::Text(")"));
+        stack.push(Step::Members(t));
+        stack.push(Step::Text("("));
     }
-    out.extend_from_slice(sequence_set(uids).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    while let Some(step) = stack.pop() {
+        let n = match step {
+            Step::Text(s) => {
+                out.push_str(s);
+                continue;
+            }
+            Step::Members(n) => n,
+        };
+        let Some((number, children)) = threads.nodes.get(n) else {
+            continue;
+        };
+        if let Some(number) = number {
+            out.push_str(&number.to_string());
+            if !children.is_empty() {
+                out.push(' ');
+            }
+        }
+        match children.as_slice() {
+            [] => {}
+            [only] => stack.push(Step::Members(*only)),
+            many => {
+                for &c in many.iter().rev() {
+                    stack.push(Step::Text(")"));
+                    stack.push(Step::Members(c));
+                    stack.push(Step::Text("("));
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -201,16 +209,9 @@ mod tests {
     }
 
     #[test]
-    fn rights_and_acl_entries() {
+    fn rights_as_shown() {
         assert_eq!(rights(Rights::ALL), "lrswipkxteacd");
         assert_eq!(rights(Rights::NONE), "\"\"");
-        assert_eq!(
-            acl_entries([
-                ("bob@example.org", Rights::ALL),
-                ("a b", Rights::LOOKUP.union(Rights::READ))
-            ]),
-            " bob@example.org lrswipkxteacd \"a b\" lr"
-        );
     }
 
     #[test]

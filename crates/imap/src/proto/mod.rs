@@ -1,11 +1,16 @@
-//! The IMAP grammar, apart from I/O and session logic: command types, the parser,
-//! response encoding and modified UTF-7 mailbox names.
+//! The IMAP grammar, apart from I/O and session logic: the command table, command
+//! types, the parser, responses as values with their encoder, and modified UTF-7
+//! mailbox names. `client` (tests only) reads responses back as a client would,
+//! for the round-trip properties.
 
+#[cfg(test)]
+pub mod client;
 pub mod commands;
 pub mod encode;
 pub mod parse;
 pub mod response;
 pub mod types;
+pub mod untagged;
 pub mod utf7;
 
 pub use parse::{ParseError, parse_command};
@@ -106,7 +111,7 @@ mod properties {
             let pairs: Vec<(u32, u32)> = q.seq_match_pairs().collect();
             prop_assert_eq!(pairs, seqs.iter().copied().zip(uids[..k].iter().copied()).collect::<Vec<_>>());
             let mut out = Vec::new();
-            encode::vanished(&mut out, true, &uids);
+            super::untagged::Untagged::Vanished { earlier: true, uids: uids.clone() }.encode(&mut out);
             prop_assert_eq!(out, format!("* VANISHED (EARLIER) {}\r\n", encode::sequence_set(&uids)).into_bytes());
         }
 

@@ -207,6 +207,12 @@ impl Tagged {
     }
 }
 
+/// A continuation request (`+ text`, RFC 9051 §7.5): for a literal, a SASL
+/// challenge, IDLE.
+pub fn continuation(text: &str) -> Vec<u8> {
+    format!("+ {text}\r\n").into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

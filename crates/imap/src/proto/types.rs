@@ -119,7 +119,7 @@ pub enum FetchAttr {
     Uid,
     /// MODSEQ (RFC 7162 §3.1.4).
     ModSeq,
-    /// BODY[section]<partial> and BODY.PEEK[...]; `label` is the section as the
+    /// `BODY[section]<partial>` and `BODY.PEEK[...]`; `label` is the section as the
     /// client wrote it, echoed in the response.
     BodySection {
         peek: bool,
@@ -127,7 +127,7 @@ pub enum FetchAttr {
         label: String,
         partial: Option<(u32, u32)>,
     },
-    /// BINARY[part]<partial> and BINARY.PEEK (RFC 3516).
+    /// `BINARY[part]<partial>` and `BINARY.PEEK` (RFC 3516).
     Binary {
         peek: bool,
         part: Vec<u32>,
@@ -152,7 +152,8 @@ impl FetchAttr {
 }
 
 /// SORT criteria and THREAD algorithms (RFC 5256, RFC 5957).
-pub use crate::rfc5256::{SortCriterion, SortKey, ThreadAlgorithm};
+pub use crate::sorting::{SortCriterion, SortKey};
+pub use crate::threading::ThreadAlgorithm;
 /// STORE's flag operation.
 pub use mailroom_store::FlagOp;
 /// RFC 4314 rights and how SETACL changes them.

@@ -10,20 +10,32 @@
 //! private `\Seen`).
 
 use mailroom_store::{
-    ANYONE, AUTHENTICATED, AccountId, Entity, Mailbox, Rights, RightsOp, StoreError,
+    ANYONE, AUTHENTICATED, AccountId, DELIMITER, Entity, Mailbox, Rights, RightsOp, StoreError,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{CmdResult, Code, Error, Session, Tagged};
-use crate::proto::encode;
+use crate::proto::untagged::{Namespace, Untagged};
+use crate::selected::Selected;
 
 /// The root of the shared namespace; its prefix is `Shared/`.
 pub(crate) const SHARED_ROOT: &str = "Shared";
 
 /// The NAMESPACE response (RFC 2342): personal mailboxes at the root, other
 /// users' under `Shared/`, no public namespace.
-pub(crate) const NAMESPACE_RESPONSE: &[u8] =
-    b"* NAMESPACE ((\"\" \"/\")) ((\"Shared/\" \"/\")) NIL\r\n";
+pub(crate) fn namespace_response() -> Untagged {
+    let space = |prefix: &str| {
+        vec![Namespace {
+            prefix: prefix.into(),
+            delimiter: DELIMITER,
+        }]
+    };
+    Untagged::Namespace {
+        personal: space(""),
+        other: space(&format!("{SHARED_ROOT}{DELIMITER}")),
+        shared: Vec::new(),
+    }
+}
 
 /// Whose mailbox a name means: the session's own, or another account's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +129,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// the session's own account under `Shared/`.
     pub(super) async fn locate(&self, name: &str) -> Result<Result<Location, Refused>, Error> {
         let own = Location {
-            account_id: self.account_id(),
+            account_id: self.account_id()?,
             owner: None,
             name: name.to_string(),
         };
@@ -136,7 +148,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let Some(account) = self.store.account(owner).await? else {
             return Ok(Err(Refused::MissingShared));
         };
-        if account.id == self.account_id() {
+        if account.id == self.account_id()? {
             return Ok(Err(Refused::MissingShared));
         }
         if inner.is_empty() {
@@ -189,7 +201,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let rights = if location.owner.is_none() {
             Rights::ALL
         } else {
-            self.store.my_rights(self.account_id(), mailbox.id).await?
+            self.store.my_rights(self.account_id()?, mailbox.id).await?
         };
         if !rights.contains(need) {
             return Ok(Err(if rights.contains(Rights::LOOKUP) {
@@ -209,18 +221,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// The session's current rights on the selected mailbox (they may have
     /// changed since SELECT; an owner's never do).
-    pub(super) async fn selected_rights(&self) -> Result<Rights, Error> {
-        let Some(sel) = self.selected.as_ref() else {
-            return Ok(Rights::NONE);
-        };
-        if sel.mailbox.account_id == self.account_id() {
+    pub(super) async fn selected_rights(&self, sel: &Selected) -> Result<Rights, Error> {
+        let account = self.account_id()?;
+        if sel.mailbox.account_id == account {
             return Ok(Rights::ALL);
         }
-        match self
-            .store
-            .my_rights(self.account_id(), sel.mailbox.id)
-            .await
-        {
+        match self.store.my_rights(account, sel.mailbox.id).await {
             Ok(r) => Ok(r),
             Err(StoreError::NotFound { .. }) => Ok(Rights::NONE),
             Err(e) => Err(e.into()),
@@ -271,19 +277,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let owner = match &mb.location.owner {
             Some(owner) => owner.clone(),
             None => self
-                .account
-                .as_ref()
+                .state
+                .account()
                 .map(|a| a.address.clone())
                 .unwrap_or_default(),
         };
         let entries = self.store.acl(mb.mailbox.id).await?;
-        let mut out = b"* ACL ".to_vec();
-        self.write_mailbox(&mut out, &mb.location.display());
-        let pairs = std::iter::once((owner.as_str(), Rights::ALL))
-            .chain(entries.iter().map(|e| (e.identifier.as_str(), e.rights)));
-        out.extend_from_slice(encode::acl_entries(pairs).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&out);
+        let entries = std::iter::once((owner, Rights::ALL))
+            .chain(entries.into_iter().map(|e| (e.identifier, e.rights)))
+            .collect();
+        self.out.push(Untagged::Acl {
+            mailbox: self.shown(mb.location.display()),
+            entries,
+        });
         Ok(Tagged::ok("GETACL completed"))
     }
 
@@ -307,22 +313,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )).into());
             }
         };
-        let mut out = b"* LISTRIGHTS ".to_vec();
-        self.write_mailbox(&mut out, &mb.location.display());
-        out.push(b' ');
-        out.extend_from_slice(encode::astring(identifier).as_bytes());
-        if is_owner {
-            out.push(b' ');
-            out.extend_from_slice(encode::rights(Rights::ALL).as_bytes());
+        let (required, optional) = if is_owner {
+            (Rights::ALL, Vec::new())
         } else {
-            out.extend_from_slice(b" \"\"");
-            for letter in Rights::LETTERS.chars().chain(['c', 'd']) {
-                out.push(b' ');
-                out.push(letter as u8);
-            }
-        }
-        out.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&out);
+            let each = Rights::LETTERS.chars().chain(['c', 'd']);
+            (Rights::NONE, each.map(String::from).collect())
+        };
+        self.out.push(Untagged::ListRights {
+            mailbox: self.shown(mb.location.display()),
+            identifier: identifier.to_string(),
+            required,
+            optional,
+        });
         Ok(Tagged::ok("LISTRIGHTS completed"))
     }
 
@@ -335,12 +337,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if mb.rights.is_empty() {
             return Err(nonexistent().into());
         }
-        let mut out = b"* MYRIGHTS ".to_vec();
-        self.write_mailbox(&mut out, &mb.location.display());
-        out.push(b' ');
-        out.extend_from_slice(encode::rights(mb.rights).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&out);
+        self.out.push(Untagged::MyRights {
+            mailbox: self.shown(mb.location.display()),
+            rights: mb.rights,
+        });
         Ok(Tagged::ok("MYRIGHTS completed"))
     }
 }

@@ -8,9 +8,9 @@ use mailroom_store::{DELIMITER, Flags, Mailbox, Rights, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::acl::{SHARED_ROOT, display_name, nonexistent};
-use super::{CmdResult, Code, Error, Session, State, Tagged};
-use crate::proto::encode;
+use super::{CmdResult, Code, Error, Session, Tagged};
 use crate::proto::types::{AppendMessage, ListReturn, ListSelection, Qresync, StatusItem};
+use crate::proto::untagged::{FetchResponse, Responses, Untagged};
 use crate::selected::Selected;
 
 /// `*` matches anything, `%` anything but the delimiter (RFC 9051 §6.3.9).
@@ -88,7 +88,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// UIDVALIDITY is still valid: `* VANISHED (EARLIER)` for the UIDs it knows
     /// that were expunged after its MODSEQ, then FETCH UID FLAGS MODSEQ for the
     /// messages it knows that changed since.
-    async fn resync(&self, sel: &Selected, q: &Qresync, out: &mut Vec<u8>) -> Result<(), Error> {
+    async fn resync(&self, sel: &Selected, q: &Qresync, out: &mut Responses) -> Result<(), Error> {
         // Message sequence match data (RFC 7162 §3.2.5.2) lets a server that
         // forgot old expunges narrow its answer. mailroom's expunge log is never
         // trimmed (rows go only with their mailbox, and a mailbox made again gets
@@ -103,19 +103,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .into_iter()
             .filter(|&u| q.knows(u) && sel.index_of(u).is_none())
             .collect();
-        encode::vanished(out, true, &vanished);
+        out.push(Untagged::Vanished {
+            earlier: true,
+            uids: vanished,
+        });
         for (i, m) in sel.messages().iter().enumerate() {
             if m.modseq > q.modseq && q.knows(m.uid) {
-                out.extend_from_slice(
-                    format!(
-                        "* {} FETCH (UID {} FLAGS {} MODSEQ ({}))\r\n",
-                        i + 1,
-                        m.uid,
-                        encode::flag_list(&m.flags, !self.rev2 && sel.is_recent(m.uid)),
-                        m.modseq
-                    )
-                    .as_bytes(),
-                );
+                let recent = !self.rev2 && sel.is_recent(m.uid);
+                out.fetch(&FetchResponse::flags_update(
+                    i as u32 + 1,
+                    Some(m.uid),
+                    Some((&m.flags, recent)),
+                    Some(m.modseq),
+                ));
             }
         }
         Ok(())
@@ -130,11 +130,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let examine = read_only;
         // Selecting (even unsuccessfully) closes the current mailbox without expunging.
         // [CLOSED] (RFC 9051 §7.1, RFC 7162); Dovecot sends it to IMAP4rev1 clients too.
-        if self.selected.take().is_some() {
+        if self.state.unselect().is_some() {
             self.out
-                .extend_from_slice(b"* OK [CLOSED] Previous mailbox closed\r\n");
+                .status(Tagged::ok_with(Code::Closed, "Previous mailbox closed"));
         }
-        self.state = State::Authenticated;
         let resolved = match self.resolve(wire, Rights::READ).await? {
             Ok(r) => r,
             Err(r) => return Err(r.answer(nonexistent()).into()),
@@ -177,47 +176,44 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         sel.rights = resolved.rights;
         sel.display_name = resolved.location.display();
         sel.dirty = true;
-        let mut out = Vec::new();
+        let mut out = Responses::default();
         sel.flags_responses(&mut out);
-        out.extend_from_slice(format!("* {} EXISTS\r\n", sel.exists()).as_bytes());
+        out.push(Untagged::Exists(sel.exists()));
         if !self.rev2 {
-            out.extend_from_slice(format!("* {status_recent} RECENT\r\n").as_bytes());
+            out.push(Untagged::Recent(status_recent));
             if let Some(first) = sel.first_unseen() {
-                out.extend_from_slice(format!("* OK [UNSEEN {first}] First unseen\r\n").as_bytes());
+                out.status(Tagged::ok_with(Code::Unseen(first), "First unseen"));
             }
         }
-        out.extend_from_slice(
-            format!(
-                "* OK [UIDVALIDITY {}] UIDs valid\r\n",
-                sel.mailbox.uid_validity
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(
-            format!(
-                "* OK [UIDNEXT {}] Predicted next UID\r\n",
-                sel.mailbox.uid_next
-            )
-            .as_bytes(),
-        );
+        out.status(Tagged::ok_with(
+            Code::UidValidity(sel.mailbox.uid_validity),
+            "UIDs valid",
+        ));
+        out.status(Tagged::ok_with(
+            Code::UidNext(sel.mailbox.uid_next),
+            "Predicted next UID",
+        ));
         if self.condstore {
-            out.extend_from_slice(
-                format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq()).as_bytes(),
-            );
+            out.status(Tagged::ok_with(
+                Code::HighestModSeq(sel.highest_modseq()),
+                "Highest",
+            ));
         }
         if self.rev2 {
-            out.extend_from_slice(b"* LIST () \"/\" ");
-            self.write_mailbox(&mut out, &sel.display_name);
-            out.extend_from_slice(b"\r\n");
+            out.push(Untagged::List {
+                lsub: false,
+                attributes: Vec::new(),
+                mailbox: self.shown(sel.display_name.clone()),
+                child_info: Vec::new(),
+            });
         }
         if let Some(q) = qresync
             && q.uid_validity == sel.mailbox.uid_validity
         {
             self.resync(&sel, q, &mut out).await?;
         }
-        self.out.extend_from_slice(&out);
-        self.selected = Some(sel);
-        self.state = State::Selected;
+        self.out.append(&mut out);
+        self.state.select(Box::new(sel));
         let verb = if examine { "EXAMINE" } else { "SELECT" };
         let code = if read_only {
             Code::ReadOnly
@@ -381,13 +377,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         if on {
             self.store
-                .subscribe_mailbox(self.account_id(), &name)
+                .subscribe_mailbox(self.account_id()?, &name)
                 .await?;
             Ok(Tagged::ok("SUBSCRIBE completed"))
         } else {
             match self
                 .store
-                .unsubscribe_mailbox(self.account_id(), &name)
+                .unsubscribe_mailbox(self.account_id()?, &name)
                 .await
             {
                 // Dovecot answers OK for a name that was not subscribed.
@@ -405,8 +401,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// `Shared` and `Shared/<owner>` as Dovecot lists them. Also the names of those
     /// it may not read (no STATUS for them).
     async fn visible_mailboxes(&self) -> Result<(Vec<Mailbox>, HashSet<String>), Error> {
-        let mut all = self.store.list_mailboxes(self.account_id()).await?;
-        let shared = self.store.shared_mailboxes(self.account_id()).await?;
+        let mut all = self.store.list_mailboxes(self.account_id()?).await?;
+        let shared = self.store.shared_mailboxes(self.account_id()?).await?;
         let mut unreadable = HashSet::new();
         let placeholder = |name: String| Mailbox {
             id: 0,
@@ -472,11 +468,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> CmdResult {
         if !extended && patterns.len() == 1 && patterns[0].is_empty() {
             // RFC 9051 §6.3.9: the hierarchy delimiter and root.
-            self.out
-                .extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
+            self.out.push(Untagged::List {
+                lsub: false,
+                attributes: vec!["\\Noselect".into()],
+                mailbox: self.shown(""),
+                child_info: Vec::new(),
+            });
             return Ok(Tagged::ok("LIST completed"));
         }
-        let account = self.account_id();
+        let account = self.account_id()?;
         let (all, unreadable) = self.visible_mailboxes().await?;
         let by_name: BTreeMap<&str, &Mailbox> = all.iter().map(|m| (m.name.as_str(), m)).collect();
         let need_subs = selection.subscribed || returns.subscribed;
@@ -535,7 +535,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         names.sort_by(|a, b| (a.0 != "INBOX", &a.0).cmp(&(b.0 != "INBOX", &b.0)));
 
-        let mut out = Vec::new();
+        let mut out = Responses::default();
         let mut status_of = Vec::new();
         for (name, childinfo) in &names {
             let mb = by_name.get(name.as_str());
@@ -566,26 +566,29 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if need_subs && subscribed.contains(name.as_str()) {
                 attrs.push("\\Subscribed");
             }
-            out.extend_from_slice(format!("* LIST ({}) \"/\" ", attrs.join(" ")).as_bytes());
-            self.write_mailbox(&mut out, name);
-            if *childinfo {
-                out.extend_from_slice(b" (CHILDINFO (\"SUBSCRIBED\"))");
-            }
-            out.extend_from_slice(b"\r\n");
+            out.push(Untagged::List {
+                lsub: false,
+                attributes: attrs.into_iter().map(String::from).collect(),
+                mailbox: self.shown(name.clone()),
+                child_info: if *childinfo {
+                    vec!["SUBSCRIBED".into()]
+                } else {
+                    Vec::new()
+                },
+            });
             if let Some(items) = &returns.status
                 && let Some((n, id)) = status_of.last()
                 && n == name
             {
-                let line = self.status_line(*id, n, items).await?;
-                out.extend_from_slice(&line);
+                out.push(self.status_response(*id, n, items).await?);
             }
         }
-        self.out.extend_from_slice(&out);
+        self.out.append(&mut out);
         Ok(Tagged::ok("LIST completed"))
     }
 
     pub(super) async fn lsub(&mut self, reference: &str, pattern: &str) -> CmdResult {
-        let account = self.account_id();
+        let account = self.account_id()?;
         let pattern = self.pattern_name(reference, pattern);
         let subs = self.store.subscriptions(account).await?;
         let (all, _) = self.visible_mailboxes().await?;
@@ -606,28 +609,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
         }
-        let mut out = Vec::new();
         for (name, noselect) in lines {
-            out.extend_from_slice(
-                format!(
-                    "* LSUB ({}) \"/\" ",
-                    if noselect { "\\Noselect" } else { "" }
-                )
-                .as_bytes(),
-            );
-            self.write_mailbox(&mut out, &name);
-            out.extend_from_slice(b"\r\n");
+            let attributes = if noselect {
+                vec!["\\Noselect".into()]
+            } else {
+                Vec::new()
+            };
+            self.out.push(Untagged::List {
+                lsub: true,
+                attributes,
+                mailbox: self.shown(name),
+                child_info: Vec::new(),
+            });
         }
-        self.out.extend_from_slice(&out);
         Ok(Tagged::ok("LSUB completed"))
     }
 
-    async fn status_line(
+    async fn status_response(
         &self,
         mailbox_id: i64,
         name: &str,
         items: &[StatusItem],
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<Untagged, Error> {
         let st = self.store.mailbox_status(mailbox_id).await?;
         let mut values = Vec::new();
         for item in items {
@@ -647,17 +650,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     st.recent as u64
                 }
             };
-            values.push(format!("{} {v}", item.name()));
+            values.push((item.name().to_string(), v));
         }
-        let mut out = b"* STATUS ".to_vec();
-        self.write_mailbox(&mut out, name);
-        out.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
-        Ok(out)
+        Ok(Untagged::MailboxStatus {
+            mailbox: self.shown(name),
+            items: values,
+        })
     }
 
     pub(super) async fn status(&mut self, wire: &str, items: &[StatusItem]) -> CmdResult {
         if items.contains(&StatusItem::HighestModSeq) {
-            self.enable_condstore();
+            let highest = self.state.selected().map(Selected::highest_modseq);
+            self.enable_condstore(highest);
         }
         let resolved = match self.resolve(wire, Rights::READ).await? {
             Ok(r) => r,
@@ -667,10 +671,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if mb.noselect {
             return Err(Tagged::no(Code::Cannot, "Mailbox is not selectable").into());
         }
-        let line = self
-            .status_line(mb.id, &resolved.location.display(), items)
+        let status = self
+            .status_response(mb.id, &resolved.location.display(), items)
             .await?;
-        self.out.extend_from_slice(&line);
+        self.out.push(status);
         Ok(Tagged::ok("STATUS completed"))
     }
 

@@ -6,9 +6,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::acl::Refused;
 use super::acl::nonexistent;
-use super::{CmdResult, Code, Session, State, Tagged};
-use crate::proto::encode;
+use super::{CmdResult, Code, Session, Tagged};
 use crate::proto::types::SequenceSet;
+use crate::proto::untagged::FetchResponse;
+use crate::selected::Selected;
 
 /// The rights a STORE of `flags` calls on (RFC 4314 §4): `s` for \Seen, `t` for
 /// \Deleted, `w` for the others; replacing the flags touches all three.
@@ -31,46 +32,51 @@ fn rights_for_store(op: FlagOp, flags: &Flags) -> Rights {
     need
 }
 
-impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    /// The UIDs a sequence set names in the selected mailbox, or the BAD for it.
-    pub(super) fn resolve_uids(&self, set: &SequenceSet, uid: bool) -> Result<Vec<u32>, Tagged> {
-        let Some(sel) = self.selected.as_ref() else {
-            return Err(Tagged::bad("No mailbox selected"));
-        };
-        let indexes = sel.resolve(set, uid).map_err(Tagged::bad)?;
-        Ok(indexes.into_iter().map(|i| sel.message(i).uid).collect())
-    }
+/// The UIDs a sequence set names in the selected mailbox, or the BAD for it.
+fn resolve_uids(sel: &Selected, set: &SequenceSet, uid: bool) -> Result<Vec<u32>, Tagged> {
+    let indexes = sel.resolve(set, uid).map_err(Tagged::bad)?;
+    Ok(indexes.into_iter().map(|i| sel.message(i).uid).collect())
+}
 
+/// What a STORE does to the flags of the messages it names.
+pub(super) struct FlagChange<'a> {
+    pub op: FlagOp,
+    /// `.SILENT`: no untagged FETCH with the new flags.
+    pub silent: bool,
+    pub names: &'a [String],
+    /// `(UNCHANGEDSINCE n)` (RFC 7162 §3.1.3).
+    pub unchanged_since: Option<u64>,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn store_flags(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
-        op: FlagOp,
-        silent: bool,
-        names: &[String],
-        unchanged_since: Option<u64>,
+        change: FlagChange<'_>,
     ) -> CmdResult {
+        let FlagChange {
+            op,
+            silent,
+            names,
+            unchanged_since,
+        } = change;
         if unchanged_since.is_some() {
-            self.enable_condstore();
+            self.enable_condstore(Some(sel.highest_modseq()));
         }
         let flags = match Flags::from_names(names) {
             Ok(f) => f,
             Err(e) => return Err(Tagged::bad(format!("Invalid flag: {e}")).into()),
         };
-        let uids = match self.resolve_uids(set, uid) {
-            Ok(u) => u,
-            Err(t) => return Err(t.into()),
-        };
+        let uids = resolve_uids(sel, set, uid)?;
         // RFC 4314 §4: a STORE fails only when the session may change none of the
         // flags it names; flags it may not change are left as they are.
-        let rights = self.selected_rights().await?;
+        let rights = self.selected_rights(sel).await?;
         let need = rights_for_store(op, &flags);
         if !need.is_empty() && !rights.intersects(need) {
             return Err(Refused::NoPerm(need).answer(nonexistent()).into());
         }
-        let Some(sel) = self.selected.as_mut() else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
         if sel.read_only {
             // Dovecot's answer: nothing changes, and that is no error (RFC 9051 §6.3.3
             // forbids the change, not the command).
@@ -114,22 +120,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             if let Some(i) = sel.index_of(*u) {
                 let m = sel.message(i);
-                let mut items = Vec::new();
-                if uid {
-                    items.push(format!("UID {}", m.uid));
-                }
-                if !silent {
-                    items.push(format!(
-                        "FLAGS {}",
-                        encode::flag_list(&m.flags, !self.rev2 && sel.is_recent(m.uid))
-                    ));
-                }
-                if self.condstore {
-                    items.push(format!("MODSEQ ({})", m.modseq));
-                }
-                self.out.extend_from_slice(
-                    format!("* {} FETCH ({})\r\n", i + 1, items.join(" ")).as_bytes(),
-                );
+                let recent = !self.rev2 && sel.is_recent(m.uid);
+                self.out.fetch(&FetchResponse::flags_update(
+                    i as u32 + 1,
+                    uid.then_some(m.uid),
+                    (!silent).then_some((&m.flags, recent)),
+                    self.condstore.then_some(m.modseq),
+                ));
             }
         }
         if !modified.is_empty() {
@@ -162,19 +159,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn copy(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         wire: &str,
         is_move: bool,
     ) -> CmdResult {
-        let name = match self.mailbox_name(wire) {
-            Ok(n) => n,
-            Err(t) => return Err(t.into()),
-        };
-        let uids = match self.resolve_uids(set, uid) {
-            Ok(u) => u,
-            Err(t) => return Err(t.into()),
-        };
+        let name = self.mailbox_name(wire)?;
+        let uids = resolve_uids(sel, set, uid)?;
         // The `i` right on the target (RFC 4314 §4); MOVE also takes the messages
         // out of the source, which needs `t` and `e` there.
         let (target, target_rights) = match self.resolve_name(&name, Rights::INSERT).await? {
@@ -187,16 +179,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         if is_move {
             let need = Rights::DELETE_MESSAGES.union(Rights::EXPUNGE);
-            if !self.selected_rights().await?.contains(need) {
+            if !self.selected_rights(sel).await?.contains(need) {
                 return Err(Refused::NoPerm(need).answer(nonexistent()).into());
             }
         }
         if target.noselect {
             return Err(Tagged::no(Code::Cannot, "Mailbox is not selectable").into());
         }
-        let Some(sel) = self.selected.as_mut() else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
         if is_move && sel.read_only {
             return Err(Tagged::no(Code::ReadOnly, "Mailbox is read-only").into());
         }
@@ -256,8 +245,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if is_move {
             // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
             if let Some(code) = code {
-                self.out
-                    .extend_from_slice(&Tagged::ok_with(code, "Moved").encode("*"));
+                self.out.status(Tagged::ok_with(code, "Moved"));
             }
             sel.expunged_by_us(&src, &mut self.out);
             Ok(Tagged::ok("MOVE completed"))
@@ -269,23 +257,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    pub(super) async fn expunge(&mut self, uids: Option<&SequenceSet>) -> CmdResult {
+    pub(super) async fn expunge(
+        &mut self,
+        sel: &mut Selected,
+        uids: Option<&SequenceSet>,
+    ) -> CmdResult {
         let ranges = match uids {
             None => None,
-            Some(set) => match self.resolve_uids(set, true) {
-                Ok(u) => Some(uid_ranges(&u)),
-                Err(t) => return Err(t.into()),
-            },
+            Some(set) => Some(uid_ranges(&resolve_uids(sel, set, true)?)),
         };
         // The `e` right (RFC 4314 §4).
-        if !self.selected_rights().await?.contains(Rights::EXPUNGE) {
+        if !self.selected_rights(sel).await?.contains(Rights::EXPUNGE) {
             return Err(Refused::NoPerm(Rights::EXPUNGE)
                 .answer(nonexistent())
                 .into());
         }
-        let Some(sel) = self.selected.as_mut() else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
         if sel.read_only {
             // As Dovecot: nothing is expunged from a read-only mailbox, and that is no error.
             return Ok(Tagged::ok("EXPUNGE completed"));
@@ -298,14 +284,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(Tagged::ok("EXPUNGE completed"))
     }
 
-    /// CLOSE (`expunge` = true) and UNSELECT.
-    pub(super) async fn close(&mut self, expunge: bool) -> CmdResult {
+    /// CLOSE (`expunge` = true) and UNSELECT. The session is Authenticated again
+    /// once the mailbox is closed; it stays selected if the rights cannot be read.
+    pub(super) async fn close(&mut self, sel: Box<Selected>, expunge: bool) -> CmdResult {
         // CLOSE expunges only with the `e` right, silently skipping it without.
-        let may_expunge = expunge && self.selected_rights().await?.contains(Rights::EXPUNGE);
-        let Some(sel) = self.selected.take() else {
-            return Err(Tagged::bad("No mailbox selected").into());
+        let may_expunge = if expunge {
+            match self.selected_rights(&sel).await {
+                Ok(rights) => rights.contains(Rights::EXPUNGE),
+                Err(e) => {
+                    self.state.select(sel);
+                    return Err(e);
+                }
+            }
+        } else {
+            false
         };
-        self.state = State::Authenticated;
         if may_expunge && !sel.read_only {
             // CLOSE expunges silently (RFC 9051 §6.4.1).
             self.store.expunge(sel.mailbox.id, None).await?;

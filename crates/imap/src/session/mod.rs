@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use mailroom_auth::sasl::SaslFailure;
 use mailroom_auth::{LoginThrottle, Mechanism, SaslOutcome, SaslSession, ThrottleVerdict};
 use mailroom_config::Config;
-use mailroom_store::{Account, Change, Entity, Store, StoreError};
+use mailroom_store::{Account, AccountId, Change, Entity, Store, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -30,18 +30,92 @@ use crate::connection::{Connection, FrameLimits, Incoming, Line};
 use crate::proto::commands::{CommandSpec, StateKind};
 use crate::proto::parse::{ParseErrorKind, SEARCH_CHARSETS, command_of};
 use crate::proto::types::{Command, CommandBody};
-use crate::proto::{encode, parse_command, utf7};
+use crate::proto::untagged::{MailboxName, Responses, Untagged};
+use crate::proto::{parse_command, utf7};
 use crate::selected::Selected;
 
-/// RFC 9051 §3 connection states (Logout is the end of `run`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// RFC 9051 §3 connection states (Logout is the end of `run`). The account and
+/// the selected mailbox live inside the state that has them, so no command can
+/// see a selected mailbox without an account, or an account before login.
+///
+/// While a Selected-state command runs, its handler holds the `Selected` (lent
+/// by `with_selected!`, given back when it ends) and the state is
+/// `Authenticated` meanwhile: the handler's `&mut Selected` is the only way to
+/// the mailbox view, so none re-checks that a mailbox is selected.
 enum State {
     NotAuthenticated,
-    Authenticated,
-    Selected,
+    Authenticated(Account),
+    Selected(Account, Box<Selected>),
 }
 
-pub(crate) use crate::proto::response::{Code, Status, Tagged};
+impl State {
+    fn kind(&self) -> StateKind {
+        match self {
+            State::NotAuthenticated => StateKind::NotAuthenticated,
+            State::Authenticated(_) => StateKind::Authenticated,
+            State::Selected(..) => StateKind::Selected,
+        }
+    }
+
+    fn account(&self) -> Option<&Account> {
+        match self {
+            State::NotAuthenticated => None,
+            State::Authenticated(a) | State::Selected(a, _) => Some(a),
+        }
+    }
+
+    fn selected(&self) -> Option<&Selected> {
+        match self {
+            State::Selected(_, sel) => Some(sel.as_ref()),
+            _ => None,
+        }
+    }
+
+    fn selected_mut(&mut self) -> Option<&mut Selected> {
+        match self {
+            State::Selected(_, sel) => Some(sel.as_mut()),
+            _ => None,
+        }
+    }
+
+    /// Enters Selected with `sel` (from Authenticated or Selected; nothing to
+    /// select before login).
+    fn select(&mut self, sel: Box<Selected>) {
+        *self = match std::mem::replace(self, State::NotAuthenticated) {
+            State::Authenticated(a) | State::Selected(a, _) => State::Selected(a, sel),
+            State::NotAuthenticated => State::NotAuthenticated,
+        };
+    }
+
+    /// Back to Authenticated; the mailbox that was selected, if any.
+    fn unselect(&mut self) -> Option<Box<Selected>> {
+        match std::mem::replace(self, State::NotAuthenticated) {
+            State::Selected(a, sel) => {
+                *self = State::Authenticated(a);
+                Some(sel)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+}
+
+pub(crate) use crate::proto::response::{Code, Status, Tagged, continuation};
+
+/// Runs a Selected-state handler with the selected mailbox lent to it as
+/// `$sel`, and gives the mailbox back to the state when the handler ends,
+/// whatever its result.
+macro_rules! with_selected {
+    ($session:ident, $sel:ident => $call:expr) => {{
+        #[allow(unused_mut)]
+        let mut $sel = $session.lend_selected()?;
+        let result = $call.await;
+        $session.state.select($sel);
+        result
+    }};
+}
 
 /// How a command fails: I/O ends the session, store errors become NO, and a
 /// refusal (NO or BAD) is the tagged answer, so `?` carries it out of a handler.
@@ -123,12 +197,12 @@ fn command_label(spec: Option<&'static CommandSpec>) -> &'static str {
     spec.map_or("UNKNOWN", |s| s.name)
 }
 
-/// Counts a response line refused before parsing (framing limits).
-fn record_command(label: &'static str, line: &str) {
-    let result = if line.split(' ').nth(1) == Some("NO") {
-        "no"
-    } else {
-        "bad"
+/// Counts a command's answer in `mailroom_imap_commands_total`.
+fn record_command(label: &'static str, status: Status) {
+    let result = match status {
+        Status::Ok => "ok",
+        Status::No => "no",
+        Status::Bad => "bad",
     };
     metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => result)
         .increment(1);
@@ -144,8 +218,6 @@ pub(crate) struct Session<R, W> {
     begin_tls: bool,
     shutdown: CancellationToken,
     state: State,
-    account: Option<Account>,
-    selected: Option<Selected>,
     /// ENABLE IMAP4rev2 (RFC 9051 Appendix E differences apply).
     rev2: bool,
     /// CONDSTORE enabled (RFC 7162 §3.1): MODSEQ in every FETCH with FLAGS.
@@ -157,7 +229,7 @@ pub(crate) struct Session<R, W> {
     utf8: bool,
     changes: broadcast::Receiver<Change>,
     /// Untagged responses of the command being executed.
-    out: Vec<u8>,
+    out: Responses,
 }
 
 const BASE_CAPS: &str = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE";
@@ -193,14 +265,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             begin_tls: false,
             shutdown,
             state: State::NotAuthenticated,
-            account: None,
-            selected: None,
             rev2: false,
             utf8: false,
             condstore: false,
             qresync: false,
             changes,
-            out: Vec::new(),
+            out: Responses::default(),
         }
     }
 
@@ -211,7 +281,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     fn capabilities(&self) -> String {
         let mut caps = BASE_CAPS.to_string();
-        if self.state == State::NotAuthenticated {
+        if matches!(self.state, State::NotAuthenticated) {
             if self.security.starttls && !self.security.tls {
                 caps.push_str(" STARTTLS");
             }
@@ -236,25 +306,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// transport for the TLS handshake; the input buffer, and with it anything the
     /// client pipelined after STARTTLS, is dropped (RFC 9051 §6.2.1).
     pub async fn run(mut self) -> io::Result<Option<(R, W)>> {
-        let greeting = format!(
-            "* OK [CAPABILITY {}] {} mailroom IMAP ready\r\n",
-            self.capabilities(),
-            self.config.hostname
-        );
         if self.security.greet {
-            self.conn.write(greeting.as_bytes()).await?;
+            let greeting = Tagged::ok_with(
+                Code::Capability(self.capabilities()),
+                format!("{} mailroom IMAP ready", self.config.hostname),
+            );
+            self.write_untagged(Untagged::Status(greeting)).await?;
             self.conn.flush().await?;
         }
         let autologout = self.config.imap.autologout.max(Duration::from_secs(1));
         loop {
             let incoming = tokio::select! {
                 _ = self.shutdown.cancelled() => {
-                    self.conn.write(b"* BYE Server shutting down\r\n").await?;
+                    self.write_untagged(Untagged::Bye("Server shutting down".into())).await?;
                     return self.conn.shutdown().await.map(|()| None);
                 }
                 r = tokio::time::timeout(autologout, self.conn.read_command()) => match r {
                     Err(_) => {
-                        self.conn.write(b"* BYE Autologout; idle for too long\r\n").await?;
+                        self.write_untagged(Untagged::Bye("Autologout; idle for too long".into())).await?;
                         return self.conn.shutdown().await.map(|()| None);
                     }
                     Ok(r) => r?,
@@ -264,11 +333,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return Ok(None);
             };
             let input = match incoming {
-                Incoming::Refused(line) => {
-                    tracing::info!(response = %line, "command refused by framing");
-                    record_command(command_label(None), &line);
-                    self.conn.write(line.as_bytes()).await?;
-                    self.conn.write(b"\r\n").await?;
+                Incoming::Refused(refusal) => {
+                    let line = refusal.encode();
+                    tracing::info!(response = %String::from_utf8_lossy(line.trim_ascii_end()), "command refused by framing");
+                    record_command(command_label(None), refusal.answer.status);
+                    self.conn.write(&line).await?;
                     self.conn.flush().await?;
                     continue;
                 }
@@ -289,12 +358,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                             Tagged::bad(format!("Error in IMAP command: {text}"))
                         }
                     };
-                    metrics::counter!(
-                        "mailroom_imap_commands_total",
-                        "command" => command_label(command_of(&input)),
-                        "result" => if answer.status == Status::No { "no" } else { "bad" }
-                    )
-                    .increment(1);
+                    record_command(command_label(command_of(&input)), answer.status);
                     let line = answer.encode(e.tag.as_deref().unwrap_or("*"));
                     self.conn.write(&line).await?;
                     self.conn.flush().await?;
@@ -318,16 +382,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let label = spec.name;
         tracing::debug!(tag = %tag, command = name, "command");
         if matches!(body, CommandBody::Logout) {
-            metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => "ok")
-                .increment(1);
-            self.conn.write(b"* BYE Logging out\r\n").await?;
+            record_command(label, Status::Ok);
+            self.write_untagged(Untagged::Bye("Logging out".into()))
+                .await?;
             self.conn
-                .write(format!("{tag} OK Logout completed\r\n").as_bytes())
+                .write(&Tagged::ok("Logout completed").encode(&tag))
                 .await?;
             self.conn.flush().await?;
             return Ok(false);
         }
-        let result = if !spec.states.allow(self.state_kind()) {
+        let result = if !spec.states.allow(self.state.kind()) {
             Err(Tagged::bad(format!("{name} is not valid in this state")).into())
         } else {
             // Learn of changes made elsewhere first (without renumbering), so the
@@ -344,9 +408,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(Error::Reply(t)) => t,
             Err(Error::Bye(text)) => {
                 self.flush_out().await?;
-                self.conn
-                    .write(format!("* BYE {text}\r\n").as_bytes())
-                    .await?;
+                self.write_untagged(Untagged::Bye(text)).await?;
                 self.conn.flush().await?;
                 return Ok(false);
             }
@@ -355,19 +417,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             && let Err(e) = self.sync_selected(spec.expunge).await
         {
             self.flush_out().await?;
-            self.conn.write(format!("* BYE {e}\r\n").as_bytes()).await?;
+            self.write_untagged(Untagged::Bye(e)).await?;
             self.conn.flush().await?;
             return Ok(false);
         }
         self.flush_out().await?;
-        let result = match tagged.status {
-            Status::Ok => "ok",
-            Status::No => "no",
-            Status::Bad => "bad",
-        };
         let line = tagged.encode(&tag);
-        metrics::counter!("mailroom_imap_commands_total", "command" => label, "result" => result)
-            .increment(1);
+        record_command(label, tagged.status);
         self.conn.write(&line).await?;
         self.conn.flush().await?;
         Ok(true)
@@ -376,7 +432,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Writes the collected untagged responses.
     async fn flush_out(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
+            let out = self.out.take();
             self.conn.write(&out).await?;
         }
         Ok(())
@@ -385,7 +441,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Drains the change feed and reports what changed in the selected mailbox.
     /// Err(text) when the mailbox is gone and the session must end.
     async fn sync_selected(&mut self, allow_expunge: bool) -> Result<(), String> {
-        let Some(sel) = self.selected.as_mut() else {
+        let Some(sel) = self.state.selected_mut() else {
             while self.changes.try_recv().is_ok() {}
             return Ok(());
         };
@@ -411,8 +467,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound { .. }) => {
-                self.selected = None;
-                self.state = State::Authenticated;
+                self.state.unselect();
                 Err("Selected mailbox was deleted, have to disconnect".into())
             }
             Err(e) => {
@@ -422,20 +477,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    fn state_kind(&self) -> StateKind {
-        match self.state {
-            State::NotAuthenticated => StateKind::NotAuthenticated,
-            State::Authenticated => StateKind::Authenticated,
-            State::Selected => StateKind::Selected,
-        }
-    }
-
     async fn dispatch(&mut self, tag: &str, body: CommandBody) -> CmdResult {
         match body {
             CommandBody::Capability => {
-                self.out.extend_from_slice(
-                    format!("* CAPABILITY {}\r\n", self.capabilities()).as_bytes(),
-                );
+                self.out.push(Untagged::Capability(self.capabilities()));
                 Ok(Tagged::ok("Capability completed"))
             }
             CommandBody::Noop => Ok(Tagged::ok("NOOP completed")),
@@ -445,13 +490,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 if !params.is_empty() {
                     tracing::info!(?params, "client ID");
                 }
-                self.out.extend_from_slice(
-                    format!(
-                        "* ID (\"name\" \"mailroom\" \"version\" \"{}\")\r\n",
-                        env!("CARGO_PKG_VERSION")
-                    )
-                    .as_bytes(),
-                );
+                self.out.push(Untagged::Id(vec![
+                    ("name".into(), "mailroom".into()),
+                    ("version".into(), env!("CARGO_PKG_VERSION").into()),
+                ]));
                 Ok(Tagged::ok("ID completed"))
             }
             CommandBody::Login { user, password } => self.login(&user, &password).await,
@@ -460,7 +502,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             CommandBody::Enable(caps) => Ok(self.enable(&caps)),
             CommandBody::Namespace => {
-                self.out.extend_from_slice(acl::NAMESPACE_RESPONSE);
+                self.out.push(acl::namespace_response());
                 Ok(Tagged::ok("Namespace completed"))
             }
             CommandBody::Idle => self.idle(tag).await,
@@ -478,7 +520,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     );
                 }
                 if condstore {
-                    self.enable_condstore();
+                    let highest = self.state.selected().map(Selected::highest_modseq);
+                    self.enable_condstore(highest);
                 }
                 self.select(&mailbox, read_only, qresync.as_ref()).await
             }
@@ -505,10 +548,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Append { mailbox, messages } => self.append(&mailbox, messages).await,
             // Every write is committed at once; CHECK has nothing left to do.
             CommandBody::Check => Ok(Tagged::ok("CHECK completed")),
-            CommandBody::Close => self.close(true).await,
-            CommandBody::Unselect => self.close(false).await,
-            CommandBody::Expunge { uids } => self.expunge(uids.as_ref()).await,
-            CommandBody::Search { uid, returns, key } => self.search(tag, uid, returns, key).await,
+            // CLOSE and UNSELECT keep the mailbox they close.
+            CommandBody::Close => {
+                let sel = self.lend_selected()?;
+                self.close(sel, true).await
+            }
+            CommandBody::Unselect => {
+                let sel = self.lend_selected()?;
+                self.close(sel, false).await
+            }
+            CommandBody::Expunge { uids } => {
+                with_selected!(self, sel => self.expunge(&mut sel, uids.as_ref()))
+            }
+            CommandBody::Search { uid, returns, key } => {
+                with_selected!(self, sel => self.search(&mut sel, tag, uid, returns, key))
+            }
             CommandBody::Fetch {
                 uid,
                 set,
@@ -522,7 +576,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         Tagged::bad("VANISHED modifier without ENABLE QRESYNC first").into(),
                     );
                 }
-                self.fetch(uid, &set, attrs, changed_since, vanished).await
+                with_selected!(self, sel => self.fetch(&mut sel, uid, &set, attrs, changed_since, vanished))
             }
             CommandBody::Store {
                 uid,
@@ -532,11 +586,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 flags,
                 unchanged_since,
             } => {
-                self.store_flags(uid, &set, op, silent, &flags, unchanged_since)
-                    .await
+                let change = messages::FlagChange {
+                    op,
+                    silent,
+                    names: &flags,
+                    unchanged_since,
+                };
+                with_selected!(self, sel => self.store_flags(&mut sel, uid, &set, change))
             }
-            CommandBody::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false).await,
-            CommandBody::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true).await,
+            CommandBody::Copy { uid, set, mailbox } => {
+                with_selected!(self, sel => self.copy(&mut sel, uid, &set, &mailbox, false))
+            }
+            CommandBody::Move { uid, set, mailbox } => {
+                with_selected!(self, sel => self.copy(&mut sel, uid, &set, &mailbox, true))
+            }
             CommandBody::SetAcl {
                 mailbox,
                 identifier,
@@ -558,12 +621,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 returns,
                 criteria,
                 key,
-            } => self.sort(tag, uid, returns, &criteria, key).await,
+            } => {
+                with_selected!(self, sel => self.sort(&mut sel, tag, uid, returns, &criteria, key))
+            }
             CommandBody::Thread {
                 uid,
                 algorithm,
                 key,
-            } => self.thread(uid, algorithm, key).await,
+            } => with_selected!(self, sel => self.thread(&sel, uid, algorithm, key)),
             CommandBody::GetQuota(root) => self.get_quota(&root).await,
             CommandBody::GetQuotaRoot(mailbox) => self.get_quota_root(&mailbox).await,
             CommandBody::SetQuota { limits, .. } => Ok(self.set_quota(&limits)),
@@ -638,8 +703,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             tls = self.security.tls,
             "logged in"
         );
-        self.account = Some(account);
-        self.state = State::Authenticated;
+        self.state = State::Authenticated(account);
         Tagged::ok_with(Code::Capability(self.capabilities()), "Logged in")
     }
 
@@ -735,9 +799,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Sends a `+` challenge and reads the client's one-line answer (base64, or `*`).
     async fn sasl_response(&mut self, challenge: &str) -> Result<String, Error> {
-        self.conn
-            .write(format!("+ {challenge}\r\n").as_bytes())
-            .await?;
+        self.conn.write(&continuation(challenge)).await?;
         self.conn.flush().await?;
         let max = self.conn.limits().max_line;
         // The client may take its time, but not forever, and not past shutdown.
@@ -829,12 +891,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.utf8 = true;
                 enabled.push("IMAP4rev2");
             } else if cap.eq_ignore_ascii_case("CONDSTORE") && !self.condstore {
-                self.enable_condstore();
+                // ENABLE is valid only with no mailbox selected (RFC 5161 §3.1).
+                self.enable_condstore(None);
                 enabled.push("CONDSTORE");
             } else if cap.eq_ignore_ascii_case("QRESYNC") && !self.qresync {
                 // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3); ENABLED names only
                 // what was asked for.
-                self.enable_condstore();
+                self.enable_condstore(None);
                 self.qresync = true;
                 enabled.push("QRESYNC");
             } else if cap.eq_ignore_ascii_case("UTF8=ACCEPT") && !self.utf8 {
@@ -842,14 +905,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 enabled.push("UTF8=ACCEPT");
             }
         }
-        self.out.extend_from_slice(
-            format!(
-                "* ENABLED{}{}\r\n",
-                if enabled.is_empty() { "" } else { " " },
-                enabled.join(" ")
-            )
-            .as_bytes(),
-        );
+        self.out.push(Untagged::Enabled(
+            enabled.into_iter().map(String::from).collect(),
+        ));
         Tagged::ok("Enabled")
     }
 
@@ -859,7 +917,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let _ = tag;
         self.sync_selected(true).await.map_err(Error::Bye)?;
         self.flush_out().await?;
-        self.conn.write(b"+ idling\r\n").await?;
+        self.conn.write(&continuation("idling")).await?;
         self.conn.flush().await?;
         let keepalive = self.config.imap.idle_keepalive.max(Duration::from_secs(1));
         let timeout = tokio::time::sleep(self.config.imap.idle_timeout.max(Duration::from_secs(1)));
@@ -872,18 +930,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 _ = self.shutdown.cancelled() => return Err(Error::Bye("Server shutting down".into())),
                 _ = &mut timeout => return Err(Error::Bye("IDLE timed out".into())),
                 _ = ticker.tick() => {
-                    self.conn.write(b"* OK Still here\r\n").await?;
+                    self.write_untagged(Untagged::Status(Tagged::ok("Still here"))).await?;
                     self.conn.flush().await?;
                 }
-                change = self.changes.recv(), if self.selected.is_some() => {
+                change = self.changes.recv(), if self.state.selected().is_some() => {
                     let relevant = match change {
-                        Ok(Change::Mailbox { mailbox_id, .. }) => self.selected.as_ref().is_some_and(|s| s.mailbox.id == mailbox_id),
+                        Ok(Change::Mailbox { mailbox_id, .. }) => self.state.selected().is_some_and(|s| s.mailbox.id == mailbox_id),
                         Ok(_) => false,
                         Err(broadcast::error::RecvError::Lagged(_)) => true,
                         Err(broadcast::error::RecvError::Closed) => false,
                     };
                     if relevant {
-                        if let Some(sel) = self.selected.as_mut() {
+                        if let Some(sel) = self.state.selected_mut() {
                             sel.dirty = true;
                         }
                         self.sync_selected(true).await.map_err(Error::Bye)?;
@@ -905,21 +963,36 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     // ---- helpers shared by the command modules ----
 
     /// A CONDSTORE-enabling command (RFC 7162 §3.1): from now on MODSEQ goes with
-    /// FLAGS; with a mailbox selected the client learns its HIGHESTMODSEQ at once.
-    fn enable_condstore(&mut self) {
+    /// FLAGS; with a mailbox selected (`highest` its HIGHESTMODSEQ) the client
+    /// learns its HIGHESTMODSEQ at once.
+    fn enable_condstore(&mut self, highest: Option<u64>) {
         if self.condstore {
             return;
         }
         self.condstore = true;
-        if let Some(sel) = &self.selected {
-            self.out.extend_from_slice(
-                format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq()).as_bytes(),
-            );
+        if let Some(highest) = highest {
+            self.out
+                .status(Tagged::ok_with(Code::HighestModSeq(highest), "Highest"));
         }
     }
 
-    fn account_id(&self) -> i64 {
-        self.account.as_ref().map_or(0, |a| a.id)
+    /// Takes the selected mailbox out of the state for a Selected-state command
+    /// (see `State`). The command table lets those commands through only in
+    /// Selected state, so the error is a bug, answered as one.
+    fn lend_selected(&mut self) -> Result<Box<Selected>, Error> {
+        self.state.unselect().ok_or_else(|| {
+            tracing::error!("a Selected-state command ran with no mailbox selected");
+            Error::Reply(Tagged::no(Code::ServerBug, "No mailbox selected"))
+        })
+    }
+
+    /// The logged-in account. The command table lets only authenticated
+    /// commands reach the callers, so the error is a bug, answered as one.
+    fn account_id(&self) -> Result<AccountId, Error> {
+        self.state.account().map(|a| a.id).ok_or_else(|| {
+            tracing::error!("an authenticated command ran before login");
+            Error::Reply(Tagged::no(Code::ServerBug, "Not authenticated"))
+        })
     }
 
     /// A mailbox name from the client, in the store's UTF-8 form.
@@ -931,9 +1004,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .ok_or_else(|| Tagged::no(Code::Cannot, "Mailbox name is not valid modified UTF-7"))
     }
 
-    /// Writes a mailbox name as this session shows it.
-    fn write_mailbox(&self, out: &mut Vec<u8>, name: &str) {
-        encode::write_mailbox(out, name, self.utf8);
+    /// A mailbox name as this session shows it.
+    fn shown(&self, name: impl Into<String>) -> MailboxName {
+        MailboxName::new(name, self.utf8)
+    }
+
+    /// Writes one untagged response straight to the client (greeting, BYE,
+    /// IDLE keepalive), not waiting for the end of a command.
+    async fn write_untagged(&mut self, response: Untagged) -> io::Result<()> {
+        let mut line = Vec::new();
+        response.encode(&mut line);
+        self.conn.write(&line).await
     }
 }
 

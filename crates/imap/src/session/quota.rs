@@ -13,28 +13,19 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::acl::nonexistent;
 use super::{CmdResult, Code, Error, Session, Tagged};
-use crate::proto::encode;
+use crate::proto::untagged::Untagged;
 
 /// The capabilities this module answers for.
 pub(super) const CAPS: &str = "QUOTA QUOTA=RES-STORAGE";
 
 /// `* QUOTA root (STORAGE used limit)` in KiB (RFC 9208 §5.1), or nothing for an
 /// account without a limit.
-fn quota_line(root: &str, usage: QuotaUsage) -> Vec<u8> {
-    let Some(limit) = usage.limit_bytes else {
-        return Vec::new();
-    };
-    let mut out = b"* QUOTA ".to_vec();
-    encode::write_string(&mut out, root.as_bytes());
-    out.extend_from_slice(
-        format!(
-            " (STORAGE {} {})\r\n",
-            usage.used_bytes / 1024,
-            limit / 1024
-        )
-        .as_bytes(),
-    );
-    out
+fn quota_response(root: &str, usage: QuotaUsage) -> Option<Untagged> {
+    let limit = usage.limit_bytes?;
+    Some(Untagged::Quota {
+        root: root.to_string(),
+        resources: vec![("STORAGE".into(), usage.used_bytes / 1024, limit / 1024)],
+    })
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -43,9 +34,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// its mailboxes (as GETQUOTAROOT needs `r`).
     async fn quota_root_account(&self, root: &str) -> Result<Option<AccountId>, Error> {
         if root.is_empty() {
-            return Ok(Some(self.account_id()));
+            return Ok(Some(self.account_id()?));
         }
-        let shared = self.store.shared_mailboxes(self.account_id()).await?;
+        let shared = self.store.shared_mailboxes(self.account_id()?).await?;
         let Some(owner) = shared
             .iter()
             .find(|s| s.owner.eq_ignore_ascii_case(root) && s.rights.contains(Rights::READ))
@@ -61,8 +52,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Err(Tagged::no(Code::Nonexistent, "No such quota root").into());
         };
         let usage = self.store.quota_usage(account_id).await?;
-        let line = quota_line(root, usage);
-        self.out.extend_from_slice(&line);
+        if let Some(quota) = quota_response(root, usage) {
+            self.out.push(quota);
+        }
         Ok(Tagged::ok("GETQUOTA completed"))
     }
 
@@ -74,13 +66,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let root = resolved.location.owner.clone().unwrap_or_default();
         let usage = self.store.quota_usage(resolved.location.account_id).await?;
-        let mut out = b"* QUOTAROOT ".to_vec();
-        self.write_mailbox(&mut out, &resolved.location.display());
-        out.push(b' ');
-        encode::write_string(&mut out, root.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&quota_line(&root, usage));
-        self.out.extend_from_slice(&out);
+        self.out.push(Untagged::QuotaRoot {
+            mailbox: self.shown(resolved.location.display()),
+            roots: vec![root.clone()],
+        });
+        if let Some(quota) = quota_response(&root, usage) {
+            self.out.push(quota);
+        }
         Ok(Tagged::ok("GETQUOTAROOT completed"))
     }
 
@@ -96,59 +88,5 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Code::NoPerm,
             "Quotas are set by the administrator (mailroom user quota, or the admin API)",
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use crate::proto::types::CommandBody;
-    use crate::proto::{encode, parse_command};
-
-    #[test]
-    fn quota_commands_parse() {
-        let body = |s: &str| parse_command(s.as_bytes()).map(|c| c.body);
-        assert_eq!(
-            body("a GETQUOTA \"\""),
-            Ok(CommandBody::GetQuota(String::new()))
-        );
-        assert_eq!(
-            body("a getquotaroot INBOX"),
-            Ok(CommandBody::GetQuotaRoot("INBOX".into()))
-        );
-        assert_eq!(
-            body("a SETQUOTA \"\" (storage 512 MESSAGE 10)"),
-            Ok(CommandBody::SetQuota {
-                root: String::new(),
-                limits: vec![("STORAGE".into(), 512), ("MESSAGE".into(), 10)],
-            })
-        );
-        for bad in [
-            "a GETQUOTA",
-            "a GETQUOTAROOT",
-            "a SETQUOTA \"\"",
-            "a SETQUOTA \"\" (STORAGE)",
-            "a SETQUOTA \"\" (STORAGE 1",
-            "a SETQUOTA \"\" (1 STORAGE)",
-        ] {
-            assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
-        }
-    }
-
-    proptest! {
-        /// SETQUOTA written with any root and limits parses back to them.
-        #[test]
-        fn setquota_round_trips(
-            root in "[ -~]{0,30}",
-            limits in proptest::collection::vec(("[A-Z][A-Z-]{0,10}", any::<u64>()), 0..4),
-        ) {
-            let list = limits.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(" ");
-            let cmd = format!("a SETQUOTA {} ({list})", String::from_utf8_lossy(&encode::string(root.as_bytes())));
-            prop_assert_eq!(
-                parse_command(cmd.as_bytes()).map(|c| c.body),
-                Ok(CommandBody::SetQuota { root, limits })
-            );
-        }
     }
 }

@@ -9,8 +9,8 @@ use time::{Date, OffsetDateTime, UtcOffset};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{CmdResult, Error, Session, Tagged};
-use crate::proto::encode;
 use crate::proto::types::{SearchKey, SearchReturn, SequenceSet};
+use crate::proto::untagged::{Esearch, Untagged};
 use crate::selected::Selected;
 
 /// A key answered by a store query.
@@ -137,6 +137,7 @@ impl Context<'_> {
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn search(
         &mut self,
+        sel: &mut Selected,
         tag: &str,
         uid: bool,
         returns: Option<Vec<SearchReturn>>,
@@ -144,15 +145,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> CmdResult {
         let with_modseq = uses_modseq(&key);
         if with_modseq {
-            self.enable_condstore();
+            self.enable_condstore(Some(sel.highest_modseq()));
         }
-        if self.selected.is_none() {
-            return Err(Tagged::bad("No mailbox selected").into());
-        }
-        let found = self.search_matches(&key).await?;
-        let Some(sel) = self.selected.as_ref() else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
+        let found = self.search_matches(sel, &key).await?;
         let numbers: Vec<u32> = found
             .iter()
             .map(|&(s, u)| if uid { u } else { s })
@@ -172,50 +167,30 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let has = |o: SearchReturn| opts.contains(&o);
         if has(SearchReturn::Save) {
             let uids: Vec<u32> = found.iter().map(|&(_, u)| u).collect();
-            let saved = saved_result(&opts, &uids);
-            if let Some(sel) = self.selected.as_mut() {
-                sel.saved = saved;
-            }
+            sel.saved = saved_result(&opts, &uids);
         }
         if !esearch {
-            let list: Vec<String> = numbers.iter().map(u32::to_string).collect();
-            self.out.extend_from_slice(
-                format!(
-                    "* SEARCH{}{}{}\r\n",
-                    if list.is_empty() { "" } else { " " },
-                    list.join(" "),
-                    highest
-                        .map(|m| format!(" (MODSEQ {m})"))
-                        .unwrap_or_default()
-                )
-                .as_bytes(),
-            );
+            self.out.push(Untagged::Search {
+                numbers,
+                modseq: highest,
+            });
             return Ok(Tagged::ok("SEARCH completed"));
         }
         if opts == [SearchReturn::Save] {
             return Ok(Tagged::ok("SEARCH completed, result saved"));
         }
-        let line = esearch_response(
-            tag,
-            uid,
-            &opts,
-            &numbers,
-            encode::sequence_set(&numbers),
-            highest,
-        );
-        self.out.extend_from_slice(line.as_bytes());
+        self.out
+            .push(esearch_response(tag, uid, &opts, &numbers, highest));
         Ok(Tagged::ok("SEARCH completed"))
     }
 
     /// The messages of the selected mailbox that match `key`, as (sequence
     /// number, UID) in mailbox order; SORT and THREAD (RFC 5256) start from it.
     pub(super) async fn search_matches(
-        &mut self,
+        &self,
+        sel: &Selected,
         key: &SearchKey,
     ) -> Result<Vec<(u32, u32)>, Error> {
-        let Some(sel) = self.selected.as_ref() else {
-            return Ok(Vec::new());
-        };
         let mailbox_id = sel.mailbox.id;
         let mut queries = Vec::new();
         let mut needs_info = false;
@@ -289,40 +264,22 @@ pub(super) fn saved_result(opts: &[SearchReturn], results: &[u32]) -> Vec<u32> {
 
 /// The `* ESEARCH` response of SEARCH RETURN (RFC 4731) and ESORT (RFC 5267) for
 /// the result `numbers` (in the command's order: MIN and MAX are its first and
-/// last), with `all` the ALL set as the command encodes it. The items come in
-/// Dovecot's order: MIN, MAX, ALL, COUNT, then MODSEQ (RFC 7162 §3.1.5).
+/// last, ALL keeps it), with the MODSEQ of RFC 7162 §3.1.5.
 pub(super) fn esearch_response(
     tag: &str,
     uid: bool,
     opts: &[SearchReturn],
     numbers: &[u32],
-    all: String,
     modseq: Option<u64>,
-) -> String {
+) -> Untagged {
     let has = |o: SearchReturn| opts.contains(&o);
-    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
-    if uid {
-        line.push_str(" UID");
-    }
-    if has(SearchReturn::Min)
-        && let Some(n) = numbers.first()
-    {
-        line.push_str(&format!(" MIN {n}"));
-    }
-    if has(SearchReturn::Max)
-        && let Some(n) = numbers.last()
-    {
-        line.push_str(&format!(" MAX {n}"));
-    }
-    if has(SearchReturn::All) && !numbers.is_empty() {
-        line.push_str(&format!(" ALL {all}"));
-    }
-    if has(SearchReturn::Count) {
-        line.push_str(&format!(" COUNT {}", numbers.len()));
-    }
-    if let Some(m) = modseq {
-        line.push_str(&format!(" MODSEQ {m}"));
-    }
-    line.push_str("\r\n");
-    line
+    Untagged::Esearch(Esearch {
+        tag: tag.to_string(),
+        uid,
+        min: numbers.first().copied().filter(|_| has(SearchReturn::Min)),
+        max: numbers.last().copied().filter(|_| has(SearchReturn::Max)),
+        all: (has(SearchReturn::All) && !numbers.is_empty()).then(|| numbers.to_vec()),
+        count: has(SearchReturn::Count).then_some(numbers.len() as u32),
+        modseq,
+    })
 }

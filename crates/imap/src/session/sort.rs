@@ -1,7 +1,7 @@
 //! SORT and THREAD (RFC 5256), with ESORT (RFC 5267) and SORT=DISPLAY (RFC 5957).
 //! SEARCH's evaluation picks the messages; the store's per-message keys
-//! ([`mailroom_store::SortData`]) and the pure algorithms of [`crate::rfc5256`]
-//! order them.
+//! ([`mailroom_store::SortData`]) and the pure algorithms of [`crate::sorting`]
+//! and [`crate::threading`] order them.
 
 use std::collections::HashMap;
 
@@ -10,7 +10,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{CmdResult, Session, Tagged, search};
 use crate::proto::types::{SearchKey, SearchReturn, SortCriterion, SortKey, ThreadAlgorithm};
-use crate::rfc5256::{self, EnvelopeAddresses, SortValue, ThreadInput};
+use crate::proto::untagged::Untagged;
+use crate::selected::Selected;
+use crate::sorting::{self, EnvelopeAddresses, SortValue};
+use crate::threading::{self, ThreadInput};
 
 /// The capabilities this module answers for.
 pub(super) const CAPS: &str = "SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
@@ -30,7 +33,7 @@ fn sort_value(
     };
     let mut addrs = |d: &SortData| -> EnvelopeAddresses {
         addresses
-            .get_or_insert_with(|| rfc5256::envelope_addresses(&d.envelope).unwrap_or_default())
+            .get_or_insert_with(|| sorting::envelope_addresses(&d.envelope).unwrap_or_default())
             .clone()
     };
     let decode = |b: &[u8]| mailroom_message::decode_header_text(b);
@@ -40,18 +43,18 @@ fn sort_value(
         SortKey::Date => SortValue::Number(d.sent_date.unwrap_or(d.internal_date)),
         SortKey::Size => SortValue::Number(i64::try_from(d.size).unwrap_or(i64::MAX)),
         SortKey::Subject => SortValue::text(
-            rfc5256::base_subject(d.subject.as_deref().unwrap_or_default())
+            sorting::base_subject(d.subject.as_deref().unwrap_or_default())
                 .0
                 .as_bytes(),
         ),
-        SortKey::From => SortValue::text(&rfc5256::first_mailbox(&addrs(d).from)),
-        SortKey::To => SortValue::text(&rfc5256::first_mailbox(&addrs(d).to)),
-        SortKey::Cc => SortValue::text(&rfc5256::first_mailbox(&addrs(d).cc)),
+        SortKey::From => SortValue::text(&sorting::first_mailbox(&addrs(d).from)),
+        SortKey::To => SortValue::text(&sorting::first_mailbox(&addrs(d).to)),
+        SortKey::Cc => SortValue::text(&sorting::first_mailbox(&addrs(d).cc)),
         SortKey::DisplayFrom => {
-            SortValue::text(rfc5256::display_name(&addrs(d).from, decode).as_bytes())
+            SortValue::text(sorting::display_name(&addrs(d).from, decode).as_bytes())
         }
         SortKey::DisplayTo => {
-            SortValue::text(rfc5256::display_name(&addrs(d).to, decode).as_bytes())
+            SortValue::text(sorting::display_name(&addrs(d).to, decode).as_bytes())
         }
     }
 }
@@ -59,16 +62,11 @@ fn sort_value(
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// The matching messages with their stored keys, in mailbox order.
     async fn sort_candidates(
-        &mut self,
+        &self,
+        sel: &Selected,
         key: &SearchKey,
-    ) -> Result<Option<(Vec<(u32, u32)>, HashMap<u32, SortData>)>, super::Error> {
-        if self.selected.is_none() {
-            return Ok(None);
-        }
-        let found = self.search_matches(key).await?;
-        let Some(sel) = self.selected.as_ref() else {
-            return Ok(None);
-        };
+    ) -> Result<(Vec<(u32, u32)>, HashMap<u32, SortData>), super::Error> {
+        let found = self.search_matches(sel, key).await?;
         let data: HashMap<u32, SortData> = self
             .store
             .sort_data(sel.mailbox.id)
@@ -76,20 +74,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .into_iter()
             .map(|d| (d.uid, d))
             .collect();
-        Ok(Some((found, data)))
+        Ok((found, data))
     }
 
     pub(super) async fn sort(
         &mut self,
+        sel: &mut Selected,
         tag: &str,
         uid: bool,
         returns: Option<Vec<SearchReturn>>,
         criteria: &[SortCriterion],
         key: SearchKey,
     ) -> CmdResult {
-        let Some((found, data)) = self.sort_candidates(&key).await? else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
+        let (found, data) = self.sort_candidates(sel, &key).await?;
         let items: Vec<(u32, Vec<SortValue>)> = found
             .iter()
             .map(|&(seq, u)| {
@@ -102,16 +99,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 (if uid { u } else { seq }, values)
             })
             .collect();
-        let numbers = rfc5256::sort(criteria, items);
+        let numbers = sorting::sort(criteria, items);
 
         let Some(opts) = returns else {
-            let mut line = String::from("* SORT");
-            for n in &numbers {
-                line.push(' ');
-                line.push_str(&n.to_string());
-            }
-            line.push_str("\r\n");
-            self.out.extend_from_slice(line.as_bytes());
+            self.out.push(Untagged::Sort(numbers));
             return Ok(Tagged::ok("SORT completed"));
         };
         // ESORT (RFC 5267 §3.2): as ESEARCH, MIN and MAX being the first and the
@@ -132,35 +123,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             };
             let in_order: Vec<u32> = numbers.iter().map(|&n| to_uid(n)).collect();
-            let saved = search::saved_result(&opts, &in_order);
-            if let Some(sel) = self.selected.as_mut() {
-                sel.saved = saved;
-            }
+            sel.saved = search::saved_result(&opts, &in_order);
             if opts == [SearchReturn::Save] {
                 return Ok(Tagged::ok("SORT completed, result saved"));
             }
         }
-        let line = search::esearch_response(
-            tag,
-            uid,
-            &opts,
-            &numbers,
-            rfc5256::ordered_sequence_set(&numbers),
-            None,
-        );
-        self.out.extend_from_slice(line.as_bytes());
+        self.out
+            .push(search::esearch_response(tag, uid, &opts, &numbers, None));
         Ok(Tagged::ok("SORT completed"))
     }
 
     pub(super) async fn thread(
         &mut self,
+        sel: &Selected,
         uid: bool,
         algorithm: ThreadAlgorithm,
         key: SearchKey,
     ) -> CmdResult {
-        let Some((found, mut data)) = self.sort_candidates(&key).await? else {
-            return Err(Tagged::bad("No mailbox selected").into());
-        };
+        let (found, mut data) = self.sort_candidates(sel, &key).await?;
         let inputs: Vec<ThreadInput> = found
             .iter()
             .map(|&(seq, u)| {
@@ -186,16 +166,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             })
             .collect();
         let threads = match algorithm {
-            ThreadAlgorithm::OrderedSubject => rfc5256::thread_ordered_subject(&inputs),
-            ThreadAlgorithm::References => rfc5256::thread_references(&inputs),
+            ThreadAlgorithm::OrderedSubject => threading::thread_ordered_subject(&inputs),
+            ThreadAlgorithm::References => threading::thread_references(&inputs),
         };
-        let text = rfc5256::encode_threads(&threads);
-        let line = if text.is_empty() {
-            "* THREAD\r\n".to_string()
-        } else {
-            format!("* THREAD {text}\r\n")
-        };
-        self.out.extend_from_slice(line.as_bytes());
+        self.out.push(Untagged::Thread(threads));
         Ok(Tagged::ok("THREAD completed"))
     }
 }
