@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailroom_config::{Config, Listen};
-use mailroom_store::{LoginService, Store, StoreOptions};
+use mailroom_store::{DkimAlgorithm, LoginService, Store, StoreOptions};
 use mailroom_web::WebServer;
 use reqwest::{Client, Response, StatusCode, header};
 use tempfile::TempDir;
@@ -428,7 +428,7 @@ async fn sessions_expire() {
 }
 
 /// Every form of the portal, with fields that would otherwise do something.
-const FORMS: [(&str, &[(&str, &str)]); 17] = [
+const FORMS: [(&str, &[(&str, &str)]); 19] = [
     ("/portal/sign-out", &[]),
     (
         "/portal/password",
@@ -483,6 +483,18 @@ const FORMS: [(&str, &[(&str, &str)]); 17] = [
     (
         "/portal/admin/aliases/delete",
         &[("alias", "info@example.org")],
+    ),
+    (
+        "/portal/admin/dkim",
+        &[("domain", "example.org"), ("algorithm", "ed25519")],
+    ),
+    (
+        "/portal/admin/dkim/delete",
+        &[
+            ("domain", "example.org"),
+            ("selector", "s1"),
+            ("confirm", "on"),
+        ],
     ),
     ("/portal/admin/queue/retry", &[("id", "1")]),
     ("/portal/admin/queue/delete", &[("id", "1")]),
@@ -1219,4 +1231,120 @@ async fn pages_carry_protective_headers_and_the_stylesheet_is_served() {
     assert!(css.text().await.unwrap().contains(":focus-visible"));
     let root = portal.client.get(portal.url("/")).send().await.unwrap();
     assert_eq!(root.headers()[header::LOCATION], "/portal/");
+}
+
+#[tokio::test]
+async fn admins_generate_list_and_delete_dkim_keys() {
+    let portal = start(|_| {}).await;
+    portal.user("admin@example.org", "admin-pw").await;
+    portal
+        .store
+        .set_admin("admin@example.org", true)
+        .await
+        .unwrap();
+    let admin = portal.sign_in("admin@example.org", "admin-pw").await;
+    let page = portal.page(&admin, "/portal/admin/domains").await;
+    assert!(page.contains("No domain has a key yet"), "{page}");
+
+    let response = portal
+        .post(
+            &admin,
+            "/portal/admin/dkim",
+            &[
+                ("domain", "example.org"),
+                ("algorithm", "ed25519"),
+                ("selector", "portal1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    let keys = portal
+        .store
+        .list_dkim_keys(Some("example.org"))
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].selector, "portal1");
+    assert_eq!(keys[0].algorithm, DkimAlgorithm::Ed25519Sha256);
+    // The page shows the record to publish, the same text `dkim generate` prints.
+    let record = mailroom_delivery::sign::dns_record(&keys[0]).zone_line(3600);
+    assert!(
+        record.starts_with("portal1._domainkey.example.org."),
+        "{record}"
+    );
+    // As HTML escapes it (the TXT strings are quoted).
+    let shown = record.replace('"', "&quot;");
+    assert!(page.contains(&shown), "{shown} in {page}");
+
+    // RSA with the default selector.
+    let response = portal
+        .post(
+            &admin,
+            "/portal/admin/dkim",
+            &[("domain", "example.org"), ("algorithm", "rsa")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let keys = portal
+        .store
+        .list_dkim_keys(Some("example.org"))
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().any(|k| k.algorithm == DkimAlgorithm::RsaSha256));
+
+    // Refusals: a taken selector, an unknown domain, a bad algorithm.
+    for (form, status) in [
+        (
+            vec![("domain", "example.org"), ("selector", "portal1")],
+            StatusCode::CONFLICT,
+        ),
+        (vec![("domain", "other.example")], StatusCode::NOT_FOUND),
+        (
+            vec![("domain", "example.org"), ("algorithm", "dsa")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            vec![("domain", "example.org"), ("selector", "bad selector")],
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let response = portal.post(&admin, "/portal/admin/dkim", &form).await;
+        assert_eq!(response.status(), status, "{form:?}");
+    }
+    assert_eq!(
+        portal.store.list_dkim_keys(None).await.unwrap().len(),
+        2,
+        "no refused form made a key"
+    );
+
+    // Delete needs the box ticked.
+    let response = portal
+        .post(
+            &admin,
+            "/portal/admin/dkim/delete",
+            &[("domain", "example.org"), ("selector", "portal1")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = portal
+        .post(
+            &admin,
+            "/portal/admin/dkim/delete",
+            &[
+                ("domain", "example.org"),
+                ("selector", "portal1"),
+                ("confirm", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let keys = portal
+        .store
+        .list_dkim_keys(Some("example.org"))
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_ne!(keys[0].selector, "portal1");
 }

@@ -1,12 +1,12 @@
-//! Administration pages: server status, domains, accounts, aliases and the outbound
-//! queue. Each form does what the JSON admin API does, through the same store calls.
+//! Administration pages: server status, domains and their DKIM keys, accounts,
+//! aliases and the outbound queue. Each form does what the JSON admin API does, through the same store calls.
 
 use axum::Router;
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mailroom_store::StoreError;
+use mailroom_store::{DkimAlgorithm, StoreError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -23,6 +23,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/portal/admin", get(status))
         .route("/portal/admin/domains", get(domains).post(add_domain))
         .route("/portal/admin/domains/delete", post(delete_domain))
+        .route("/portal/admin/dkim", post(generate_dkim))
+        .route("/portal/admin/dkim/delete", post(delete_dkim))
         .route("/portal/admin/accounts", get(accounts).post(create_account))
         .route("/portal/admin/accounts/quota", post(set_quota))
         .route("/portal/admin/accounts/admin", post(set_admin))
@@ -104,6 +106,7 @@ async fn domains_view(
     notice: Option<Notice>,
 ) -> Result<Markup, PortalError> {
     let domains = state.store.list_domains().await?;
+    let keys = state.store.list_dkim_keys(None).await?;
     let settings = crate::autoconfig::ClientSettings::from_config(&state.config);
     Ok(page(
         "Domains",
@@ -136,6 +139,7 @@ async fn domains_view(
                     }
                 }
             }
+            (dkim_section(session, &domains, &keys))
             @if !domains.is_empty() {
                 h2 #dns { "DNS records for mail clients" }
                 p { "With these SRV records (RFC 6186) clients find the servers from the address alone; the ports are those this server listens on. Thunderbird and Outlook also look for " code { "autoconfig." } " and " code { "autodiscover." } " host names pointing at this server's web address." }
@@ -185,6 +189,155 @@ async fn delete_domain(
         refused(
             StatusCode::BAD_REQUEST,
             "Tick \"I am sure\" to delete a domain.",
+        )?
+    };
+    Ok((status, domains_view(&state, &session, Some(notice)).await?).into_response())
+}
+
+// ---- DKIM keys ----
+
+#[derive(Deserialize)]
+struct DkimForm {
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    algorithm: String,
+    #[serde(default)]
+    selector: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The DKIM keys of every domain with the TXT records that publish them, a form to
+/// generate one and a button to delete each: what `mailroom dkim` and
+/// `/api/v1/domains/{name}/dkim` do.
+fn dkim_section(
+    session: &CurrentSession,
+    domains: &[mailroom_store::Domain],
+    keys: &[mailroom_store::DkimKey],
+) -> Markup {
+    html! {
+        h2 #dkim { "DKIM signing keys" }
+        p { "Mail your users submit is signed with every key of its From: domain (RFC 6376; Ed25519 of RFC 8463 beside RSA). Publish each key's TXT record before relying on it; after deleting a key, keep its record a few days, until mail signed with it has arrived." }
+        @if !domains.is_empty() {
+            form.row.card method="post" action="/portal/admin/dkim" {
+                (csrf(session))
+                div { label for="dkim-domain" { "Domain" } br;
+                    select #dkim-domain name="domain" required {
+                        @for domain in domains { option value=(domain.name) { (domain.name) } }
+                    }
+                }
+                div { label for="dkim-algorithm" { "Algorithm" } br;
+                    select #dkim-algorithm name="algorithm" {
+                        option value="rsa" selected { "RSA 2048" }
+                        option value="ed25519" { "Ed25519" }
+                    }
+                }
+                div { label for="dkim-selector" { "Selector (optional)" } br; input #dkim-selector type="text" name="selector" placeholder="mr202612r"; }
+                button type="submit" { "Generate key" }
+            }
+        }
+        @if keys.is_empty() {
+            p.hint { "No domain has a key yet: its mail leaves unsigned." }
+        } @else {
+            div.table-wrap {
+                table.cards {
+                    thead { tr { th scope="col" { "Domain" } th scope="col" { "Selector" } th scope="col" { "Algorithm" } th scope="col" { "Created" } th scope="col" { "DNS record" } th scope="col" { span.skip { "Action" } } } }
+                    tbody {
+                        @for key in keys {
+                            @let record = mailroom_delivery::sign::dns_record(key);
+                            tr {
+                                th scope="row" { (key.domain) }
+                                td data-label="Selector" { code { (key.selector) } }
+                                td data-label="Algorithm" { (key.algorithm.as_str()) @if !key.active { " (inactive)" } }
+                                td data-label="Created" { (when(key.created_at)) }
+                                td data-label="DNS record" { pre.record { (record.zone_line(3600)) } }
+                                td {
+                                    form.row method="post" action="/portal/admin/dkim/delete" {
+                                        (csrf(session))
+                                        input type="hidden" name="domain" value=(key.domain);
+                                        input type="hidden" name="selector" value=(key.selector);
+                                        label.check { input type="checkbox" name="confirm" required; "I am sure" }
+                                        button.danger type="submit" aria-label={ "Delete key " (key.selector) " of " (key.domain) } { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn generate_dkim(
+    State(state): State<AppState>,
+    AdminSigned(session): AdminSigned,
+    Form(form): Form<DkimForm>,
+) -> PageResult {
+    let (status, notice) = match new_dkim_key(&state, &form).await {
+        Ok(key) => done(format!(
+            "Key {} of {} generated; it signs from now on. Publish its TXT record: {}",
+            key.selector,
+            key.domain,
+            mailroom_delivery::sign::dns_record(&key).name
+        ))?,
+        Err(e) => form_failure(e)?,
+    };
+    Ok((status, domains_view(&state, &session, Some(notice)).await?).into_response())
+}
+
+async fn new_dkim_key(
+    state: &AppState,
+    form: &DkimForm,
+) -> Result<mailroom_store::DkimKey, StoreError> {
+    let algorithm: DkimAlgorithm = match form.algorithm.trim() {
+        "" => DkimAlgorithm::RsaSha256,
+        name => name.parse()?,
+    };
+    let selector = match form.selector.trim() {
+        "" => mailroom_delivery::sign::default_selector(algorithm, time::OffsetDateTime::now_utc()),
+        given => given.to_string(),
+    };
+    mailroom_store::validate_selector(&selector)?;
+    if !state.store.is_local_domain(form.domain.trim()).await? {
+        return Err(StoreError::NotFound {
+            what: mailroom_store::Entity::Domain,
+            name: form.domain.trim().to_string(),
+        });
+    }
+    // RSA generation takes tens of milliseconds of CPU: off the async workers.
+    let new = tokio::task::spawn_blocking(move || {
+        mailroom_delivery::sign::generate_key(&selector, algorithm)
+    })
+    .await
+    .map_err(|e| StoreError::Cannot(format!("key generation stopped: {e}")))?
+    .map_err(|e| StoreError::Cannot(format!("key generation failed: {e}")))?;
+    state.store.add_dkim_key(form.domain.trim(), new).await
+}
+
+async fn delete_dkim(
+    State(state): State<AppState>,
+    AdminSigned(session): AdminSigned,
+    Form(form): Form<DkimForm>,
+) -> PageResult {
+    let (status, notice) = if confirmed(&form.confirm) {
+        outcome(
+            state
+                .store
+                .delete_dkim_key(&form.domain, &form.selector)
+                .await,
+            |()| {
+                format!(
+                    "Key {} of {} deleted: it no longer signs.",
+                    form.selector, form.domain
+                )
+            },
+        )?
+    } else {
+        refused(
+            StatusCode::BAD_REQUEST,
+            "Tick \"I am sure\" to delete a key.",
         )?
     };
     Ok((status, domains_view(&state, &session, Some(notice)).await?).into_response())
