@@ -326,7 +326,8 @@ async fn repeated_failures_slow_down_then_lock_out() {
     .await;
     let mut c = Wire::new(TcpStream::connect(s.addr).await.unwrap());
     c.line().await.unwrap();
-    let mut previous = Duration::ZERO;
+    // Each failure waits at least the doubled delay (the lower bounds prove the
+    // doubling; upper bounds would only measure how busy the machine is).
     for (i, expected) in [100u64, 200, 400].into_iter().enumerate() {
         let started = Instant::now();
         let r = c.cmd(&format!("f{i} LOGIN {USER} wrong")).await;
@@ -336,16 +337,16 @@ async fn repeated_failures_slow_down_then_lock_out() {
             "{r:?}"
         );
         assert!(
-            took >= Duration::from_millis(expected) && took > previous,
+            took >= Duration::from_millis(expected),
             "failure {i} answered after {took:?}"
         );
-        previous = took;
     }
-    // Locked: even the right password is refused, at once.
+    // Locked: even the right password is refused, without the 800 ms a fourth
+    // failure would wait.
     let started = Instant::now();
     let r = c.cmd(&format!("g LOGIN {USER} \"{PASS}\"")).await;
     assert!(last(&r).starts_with("g NO [UNAVAILABLE]"), "{r:?}");
-    assert!(started.elapsed() < Duration::from_millis(100));
+    assert!(started.elapsed() < Duration::from_millis(800));
     let r = c
         .cmd("h AUTHENTICATE PLAIN AGpvZUBleGFtcGxlLm9yZwBzZWNyZXQgcGFzcw==")
         .await;
