@@ -307,6 +307,18 @@ async fn valid_signed_response_signs_in_and_grants_admin() {
         .unwrap()
         .unwrap();
     assert!(sp.server.store.is_admin(alice.id).await.unwrap());
+    // example.org signs in through the IdP only: no password form to fill in.
+    let answer = sp
+        .client
+        .get(format!("{}/portal/password", sp.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("changed there, not here"), "{page}");
+    assert!(!page.contains("name=\"current\""), "{page}");
 }
 
 #[tokio::test]

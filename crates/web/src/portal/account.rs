@@ -105,6 +105,30 @@ pub(crate) async fn overview(
 
 // ---- password ----
 
+/// Whether the signed-in user's domain signs in through the identity provider only
+/// (`[saml] domains` without `allow_password`): their password is the IdP's.
+fn password_at_idp(state: &AppState, session: &CurrentSession) -> bool {
+    let domain = session
+        .account
+        .address
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d);
+    state.config.saml.password_off_for(domain)
+}
+
+fn sso_password_view(session: &CurrentSession, notice: Option<Notice>) -> Markup {
+    page(
+        "Password",
+        Some((session, "/portal/password")),
+        notice,
+        html! {
+            h1 { "Your password" }
+            p.card { "Your organisation's identity provider signs you in, so your password is changed there, not here. Mail clients use app passwords." }
+            p { a href="/portal/app-passwords" { "Manage your app passwords" } }
+        },
+    )
+}
+
 fn password_view(session: &CurrentSession, notice: Option<Notice>) -> Markup {
     page(
         "Password",
@@ -127,7 +151,13 @@ fn password_view(session: &CurrentSession, notice: Option<Notice>) -> Markup {
     )
 }
 
-pub(crate) async fn password_page(Signed(session, _): Signed) -> PageResult {
+pub(crate) async fn password_page(
+    State(state): State<AppState>,
+    Signed(session, _): Signed,
+) -> PageResult {
+    if password_at_idp(&state, &session) {
+        return respond(StatusCode::OK, sso_password_view(&session, None));
+    }
     respond(StatusCode::OK, password_view(&session, None))
 }
 
@@ -146,6 +176,14 @@ pub(crate) async fn change_password(
     Signed(session, visitor): Signed,
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
+    if password_at_idp(&state, &session) {
+        // Not a password this server checks at sign-in: changing it would do nothing.
+        let notice = Notice::Error("Change your password at your identity provider.".into());
+        return respond(
+            StatusCode::FORBIDDEN,
+            sso_password_view(&session, Some(notice)),
+        );
+    }
     let address = session.account.address.clone();
     let fail = |status, text: &str| {
         respond(
