@@ -101,6 +101,30 @@ pub fn generate_key(selector: &str, algorithm: DkimAlgorithm) -> Result<NewDkimK
     })
 }
 
+/// Generates a key pair for the local domain `domain` and stores it, under
+/// `selector` or the default one for the algorithm: what `mailroom dkim generate`,
+/// the admin API and the portal do. The key signs from then on. RSA generation
+/// takes tens of milliseconds of CPU, so it runs off the async workers.
+pub async fn create_key(
+    store: &Store,
+    domain: &str,
+    algorithm: DkimAlgorithm,
+    selector: Option<&str>,
+) -> Result<DkimKey, SignError> {
+    let selector = match selector.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(given) => given.to_string(),
+        None => default_selector(algorithm, time::OffsetDateTime::now_utc()),
+    };
+    mailroom_store::validate_selector(&selector)?;
+    let new = tokio::task::spawn_blocking(move || generate_key(&selector, algorithm))
+        .await
+        .map_err(|e| SignError::Generate {
+            algorithm,
+            reason: e.to_string(),
+        })??;
+    Ok(store.add_dkim_key(domain, new).await?)
+}
+
 /// The selector `dkim generate` picks when none is given: `mr` + year and month +
 /// `r` (RSA) or `e` (Ed25519), e.g. `mr202612r`; a later rotation gets a new name.
 pub fn default_selector(algorithm: DkimAlgorithm, now: time::OffsetDateTime) -> String {

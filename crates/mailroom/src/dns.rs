@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use clap::{Subcommand, ValueEnum};
 use mailroom_config::{Config, Listen};
-use mailroom_delivery::sign::{TxtRecord, default_selector, dns_record, generate_key};
+use mailroom_delivery::sign::{TxtRecord, create_key, dns_record};
 use mailroom_store::{DkimAlgorithm, Store};
 
 /// The TTL of the records printed.
@@ -67,11 +67,7 @@ pub async fn dkim(command: DkimCommand, store: &Store) -> Result<()> {
             if !store.is_local_domain(&domain).await? {
                 bail!("{domain} is not a local domain: add it with `mailroom domain add {domain}`");
             }
-            let selector = selector
-                .unwrap_or_else(|| default_selector(algorithm, time::OffsetDateTime::now_utc()));
-            mailroom_store::validate_selector(&selector)?;
-            let new = generate_key(&selector, algorithm)?;
-            let key = store.add_dkim_key(&domain, new).await?;
+            let key = create_key(store, &domain, algorithm, selector.as_deref()).await?;
             println!(
                 "; {} key {} of {}: publish this record; mail from {} is signed with it from now on",
                 key.algorithm, key.selector, key.domain, key.domain

@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use mailroom_delivery::sign::{default_selector, dns_record, generate_key};
+use mailroom_delivery::sign::{SignError, create_key, dns_record};
 use mailroom_store::{DkimAlgorithm, DkimKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -125,16 +125,16 @@ async fn generate(
         Some(name) => name.parse()?,
         None => DkimAlgorithm::RsaSha256,
     };
-    let selector = body
-        .selector
-        .unwrap_or_else(|| default_selector(algorithm, time::OffsetDateTime::now_utc()));
-    mailroom_store::validate_selector(&selector)?;
-    // RSA generation takes tens of milliseconds of CPU: off the async workers.
-    let new = tokio::task::spawn_blocking(move || generate_key(&selector, algorithm))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let key = state.store.add_dkim_key(&domain, new).await?;
+    let key = match create_key(&state.store, &domain, algorithm, body.selector.as_deref()).await {
+        Ok(key) => key,
+        Err(SignError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ));
+        }
+    };
     Ok((StatusCode::CREATED, axum::Json(Key::from(&key))))
 }
 

@@ -6,6 +6,7 @@ use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use mailroom_delivery::sign::{SignError, create_key, dns_record};
 use mailroom_store::{DkimAlgorithm, StoreError};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -245,7 +246,7 @@ fn dkim_section(
                     thead { tr { th scope="col" { "Domain" } th scope="col" { "Selector" } th scope="col" { "Algorithm" } th scope="col" { "Created" } th scope="col" { "DNS record" } th scope="col" { span.skip { "Action" } } } }
                     tbody {
                         @for key in keys {
-                            @let record = mailroom_delivery::sign::dns_record(key);
+                            @let record = dns_record(key);
                             tr {
                                 th scope="row" { (key.domain) }
                                 td data-label="Selector" { code { (key.selector) } }
@@ -275,45 +276,28 @@ async fn generate_dkim(
     AdminSigned(session): AdminSigned,
     Form(form): Form<DkimForm>,
 ) -> PageResult {
-    let (status, notice) = match new_dkim_key(&state, &form).await {
+    let created = match form.algorithm.trim() {
+        "" => Ok(DkimAlgorithm::RsaSha256),
+        name => name.parse(),
+    };
+    let created = match created {
+        Ok(algorithm) => {
+            let selector = Some(form.selector.as_str());
+            create_key(&state.store, form.domain.trim(), algorithm, selector).await
+        }
+        Err(e) => Err(SignError::Store(e)),
+    };
+    let (status, notice) = match created {
         Ok(key) => done(format!(
             "Key {} of {} generated; it signs from now on. Publish its TXT record: {}",
             key.selector,
             key.domain,
-            mailroom_delivery::sign::dns_record(&key).name
+            dns_record(&key).name
         ))?,
-        Err(e) => form_failure(e)?,
+        Err(SignError::Store(e)) => form_failure(e)?,
+        Err(e) => return Err(PortalError(StoreError::Cannot(e.to_string()))),
     };
     Ok((status, domains_view(&state, &session, Some(notice)).await?).into_response())
-}
-
-async fn new_dkim_key(
-    state: &AppState,
-    form: &DkimForm,
-) -> Result<mailroom_store::DkimKey, StoreError> {
-    let algorithm: DkimAlgorithm = match form.algorithm.trim() {
-        "" => DkimAlgorithm::RsaSha256,
-        name => name.parse()?,
-    };
-    let selector = match form.selector.trim() {
-        "" => mailroom_delivery::sign::default_selector(algorithm, time::OffsetDateTime::now_utc()),
-        given => given.to_string(),
-    };
-    mailroom_store::validate_selector(&selector)?;
-    if !state.store.is_local_domain(form.domain.trim()).await? {
-        return Err(StoreError::NotFound {
-            what: mailroom_store::Entity::Domain,
-            name: form.domain.trim().to_string(),
-        });
-    }
-    // RSA generation takes tens of milliseconds of CPU: off the async workers.
-    let new = tokio::task::spawn_blocking(move || {
-        mailroom_delivery::sign::generate_key(&selector, algorithm)
-    })
-    .await
-    .map_err(|e| StoreError::Cannot(format!("key generation stopped: {e}")))?
-    .map_err(|e| StoreError::Cannot(format!("key generation failed: {e}")))?;
-    state.store.add_dkim_key(form.domain.trim(), new).await
 }
 
 async fn delete_dkim(
