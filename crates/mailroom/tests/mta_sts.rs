@@ -19,8 +19,9 @@
 
 #[path = "../../smtp/tests/common/peer.rs"]
 mod peer;
+#[path = "../../smtp/tests/inbound/zone.rs"]
+mod zone;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,10 +37,6 @@ use peer::{Sink, wait_for};
 use tokio_util::sync::CancellationToken;
 
 const ALICE: &str = "alice@example.org";
-const DNS_HELPER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../smtp/tests/inbound/dnsauth.py"
-);
 
 /// Domains and where their names point.
 const ZONE: &str = r#"
@@ -179,25 +176,9 @@ fn fixture() -> &'static Fixture {
         issue("mx-wrong", &["somewhere-else.test"]);
         let zonefile = dir.join("zone");
         std::fs::write(&zonefile, ZONE).unwrap();
-        let mut child = Command::new("python3")
-            .arg(DNS_HELPER)
-            .arg("serve")
-            .arg(&zonefile)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("the DNS server did not start: {line:?}"));
+        let (child, dns) = zone::serve_zone(&zonefile);
         Fixture {
-            dns: SocketAddr::from(([127, 0, 0, 1], port)),
+            dns,
             dir,
             _server: Mutex::new(child),
         }

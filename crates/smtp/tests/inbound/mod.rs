@@ -4,7 +4,7 @@
 //! `dkimpy`, and an SMTP client that connects from a chosen loopback address.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader as StdBufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +17,8 @@ use tokio::io::BufReader;
 use tokio::net::TcpSocket;
 
 use crate::common::{Client, Harness, start_with};
+
+mod zone;
 
 /// The address in every sender domain's SPF record: mail from 127.0.0.1 passes,
 /// from 127.0.0.2 (also loopback) it does not.
@@ -109,25 +111,9 @@ mx.sender.test. 300 IN A 192.0.2.25
         );
         let zonefile = dir.join("zone");
         std::fs::write(&zonefile, zone).unwrap();
-        let mut child = Command::new("python3")
-            .arg(HELPER)
-            .arg("serve")
-            .arg(&zonefile)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        StdBufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("the DNS server did not start: {line:?}"));
+        let (child, addr) = zone::serve_zone(&zonefile);
         Dns {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr,
             dir,
             child: Mutex::new(Some(child)),
         }
