@@ -687,3 +687,26 @@ async fn concurrent_sign_ins_each_get_their_own_session() {
         assert!(sp.server.store.account(&user).await.unwrap().is_some());
     }
 }
+
+#[tokio::test]
+async fn responses_over_max_response_size_are_refused_unread() {
+    let idp = idp();
+    let sp = start(&idp).await;
+    // The default saml.max_response_size, 256 KiB, counts the whole form body.
+    let limit = 256 * 1024;
+    let post = |len: usize| {
+        let prefix = "SAMLResponse=";
+        let body = format!("{prefix}{}", "A".repeat(len - prefix.len()));
+        sp.client
+            .post(format!("{}/saml/acs", sp.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let over = post(limit + 1).await.unwrap();
+    assert_eq!(over.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(over.text().await.unwrap().contains("too large"));
+    // At the limit the body is read, and refused for what it is: not a response.
+    let at = post(limit).await.unwrap();
+    assert_eq!(at.status(), StatusCode::BAD_REQUEST);
+}
