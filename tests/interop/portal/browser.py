@@ -9,6 +9,7 @@ tests/interop/requirements.txt. The account must exist and be an administrator
 """
 
 import argparse
+import functools
 import imaplib
 import os
 import smtplib
@@ -64,6 +65,25 @@ def browser(profile_dir):
     return webdriver.Chrome(service=service, options=options)
 
 
+def screenshot(driver, name, directory):
+    """Saves the whole page, not only the window, as DIRECTORY/NAME.png."""
+    path = os.path.join(directory, f"{name}.png")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    width = driver.get_window_size()["width"]
+    driver.set_window_size(width, max(height + 120, 600))
+    driver.save_screenshot(path)
+    print(f"ok: screenshot {path}")
+
+
+def settle(driver, condition, seconds=20):
+    """Waits until a page after a form post shows `condition`: clicking returns
+    before the next page has loaded. The caller's checks say what went wrong."""
+    try:
+        WebDriverWait(driver, seconds).until(lambda d: condition(d))
+    except Exception:
+        pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--http-port", type=int, required=True)
@@ -77,22 +97,7 @@ def main():
     os.makedirs(args.screenshots, exist_ok=True)
     wait_http(base)
 
-    def shot(driver, name):
-        path = os.path.join(args.screenshots, f"{name}.png")
-        # The whole page, not only the window.
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        width = driver.get_window_size()["width"]
-        driver.set_window_size(width, max(height + 120, 600))
-        driver.save_screenshot(path)
-        print(f"ok: screenshot {path}")
-
-    def settle(driver, condition):
-        """Waits (up to 15 s) until a page after a form post shows `condition`:
-        clicking returns before the next page has loaded."""
-        try:
-            WebDriverWait(driver, 15).until(lambda d: condition(d))
-        except Exception:
-            pass
+    shot = functools.partial(screenshot, directory=args.screenshots)
 
     with tempfile.TemporaryDirectory() as profile:
         driver = browser(profile)

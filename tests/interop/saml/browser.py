@@ -10,6 +10,7 @@ from tests/interop/requirements.txt.
 """
 
 import argparse
+import functools
 import imaplib
 import os
 import smtplib
@@ -19,10 +20,10 @@ import time
 from email.message import EmailMessage
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "portal"))
-from browser import browser, check, wait_http  # noqa: E402  (the portal test's helpers)
+from browser import browser, check, screenshot, settle, wait_http  # noqa: E402  (the portal test's helpers)
 
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
 def main():
@@ -39,19 +40,7 @@ def main():
     os.makedirs(args.screenshots, exist_ok=True)
     wait_http(base)
 
-    def shot(driver, name):
-        path = os.path.join(args.screenshots, f"{name}.png")
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        width = driver.get_window_size()["width"]
-        driver.set_window_size(width, max(height + 120, 600))
-        driver.save_screenshot(path)
-        print(f"ok: screenshot {path}")
-
-    def settle(driver, condition):
-        try:
-            WebDriverWait(driver, 20).until(lambda d: condition(d))
-        except Exception:
-            pass
+    shot = functools.partial(screenshot, directory=args.screenshots)
 
     with tempfile.TemporaryDirectory() as profile:
         driver = browser(profile)
